@@ -1,0 +1,65 @@
+"""Formatting shared by the cards: times in the user's zone, meeting codes, phone numbers,
+and escaping of user-typed text for Adaptive Card markdown."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from bot.models import UserTime
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_RELATIVE = {-1: "Yesterday", 0: "Today", 1: "Tomorrow"}
+
+# Characters that start Adaptive Card markdown (bold, italic, links) anywhere in a line.
+_MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\*_[]`~"} | {"\r": " ", "\n": " "})
+# ...and block syntax that only counts at the start of the text: "1. ", "- ", "+ ", "# ", "> ".
+_MD_BLOCK_START = re.compile(r"^(\d+)([.)] )|^([-+#>])(?=\s)")
+
+
+def md(text: str) -> str:
+    """User-typed text (subjects, names) shown literally: no links, no emphasis, one line."""
+    text = text.translate(_MD_ESCAPES)
+    return _MD_BLOCK_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text, 1)
+
+
+def _day(day: date, today: date) -> str:
+    label = _RELATIVE.get((day - today).days)
+    if label:
+        return label
+    text = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+    return text if day.year == today.year else f"{text} {day.year}"
+
+
+def _hm(moment: datetime) -> str:
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+def when(start: datetime, end: datetime, user_time: UserTime, now: datetime) -> str:
+    """"Today 14:30–15:00 (Europe/Berlin)"; the end gets its own day when it falls on another."""
+    tz = user_time.tz
+    start, end = start.astimezone(tz), end.astimezone(tz)
+    today = now.astimezone(tz).date()
+    text = f"{_day(start.date(), today)} {_hm(start)}"
+    if end.date() == start.date():
+        text += f"–{_hm(end)}"
+    else:
+        text += f" – {_day(end.date(), today)} {_hm(end)}"
+    if user_time.known:
+        return f"{text} ({user_time.name})"
+    return f"{text} (UTC — your time zone wasn't shared)"
+
+
+def group3(digits: str) -> str:
+    """Meeting and conference IDs the way Teams prints them: "123 456 789 012"."""
+    digits = "".join(digits.split())
+    return " ".join(digits[i:i + 3] for i in range(0, len(digits), 3))
+
+
+def phone(number: str) -> str:
+    """North American numbers as Teams invites show them (+1 252-563-4478); others as given,
+    since grouping elsewhere needs per-country rules."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if number.lstrip().startswith("+1") and len(digits) == 11:
+        return f"+1 {digits[1:4]}-{digits[4:7]}-{digits[7:]}"
+    return number.strip()

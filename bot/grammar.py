@@ -85,10 +85,15 @@ _TRAILING_PUNCT = re.compile(r"[\s.,!?;]+$")
 _PLACEHOLDER = re.compile(_MENTION_OPEN + r"(\d+)" + _MENTION_CLOSE)
 
 
-def _clean(text: str, mentions: Sequence[Mention]) -> tuple[str, list[Person]]:
+class _Mentioned(NamedTuple):
+    person: Person
+    label: str  # the name as the tag showed it: one of several tags may show only "Lopez"
+
+
+def _clean(text: str, mentions: Sequence[Mention]) -> tuple[str, list[_Mentioned]]:
     """Plain text of the message (bot mentions removed) and the people its placeholders name."""
     text = text.translate(_DROP_CHARS)
-    people: list[Person] = []
+    people: list[_Mentioned] = []
     if "<" in text:
         if mentions:
             by_text = {m.text: m for m in mentions if m.text}
@@ -102,7 +107,7 @@ def _clean(text: str, mentions: Sequence[Mention]) -> tuple[str, list[Person]]:
                     return inner
                 if mention.is_bot:
                     return " "
-                people.append(mention.person)
+                people.append(_Mentioned(mention.person, inner))
                 return f"{_MENTION_OPEN}{len(people) - 1}{_MENTION_CLOSE}"
 
             text = _AT_TAG.sub(replace, text)
@@ -113,11 +118,11 @@ def _clean(text: str, mentions: Sequence[Mention]) -> tuple[str, list[Person]]:
     return _TRAILING_PUNCT.sub("", text), people
 
 
-def _display(text: str, people: Sequence[Person], mark: str = "") -> str:
+def _display(text: str, people: Sequence[_Mentioned], mark: str = "") -> str:
     """Text with mention placeholders turned back into names (`mark` = "@" for examples)."""
     if _MENTION_OPEN not in text:
         return text
-    return _PLACEHOLDER.sub(lambda m: mark + people[int(m[1])].name, text)
+    return _PLACEHOLDER.sub(lambda m: mark + people[int(m[1])].label, text)
 
 
 # --- tokens ---------------------------------------------------------------------------------
@@ -213,7 +218,7 @@ def parse(text: str, *, now: datetime, user_time: UserTime,
         raise
 
 
-def _parse_cleaned(cleaned: str, people: list[Person], now: datetime,
+def _parse_cleaned(cleaned: str, people: list[_Mentioned], now: datetime,
                    user_time: UserTime) -> Command:
     verb = _VERB.match(cleaned)
     if verb is None:
@@ -224,7 +229,7 @@ def _parse_cleaned(cleaned: str, people: list[Person], now: datetime,
     return _resolve(spec, now, user_time)
 
 
-def _checked_example(example: str, people: list[Person], now: datetime,
+def _checked_example(example: str, people: list[_Mentioned], now: datetime,
                      user_time: UserTime) -> str:
     """The fix we suggest, built from the user's own words, if it parses; else the stock one.
 
@@ -236,7 +241,7 @@ def _checked_example(example: str, people: list[Person], now: datetime,
     return _display(example, people, "@") if ok else EXAMPLE
 
 
-def _not_a_meet_command(cleaned: str, people: Sequence[Person]) -> Command:
+def _not_a_meet_command(cleaned: str, people: Sequence[_Mentioned]) -> Command:
     if not cleaned or _HELP.fullmatch(cleaned):
         return HelpRequest()
     if _SIGN_OUT.fullmatch(cleaned):
@@ -252,7 +257,7 @@ class _Spec:
     """What the words said, before any clock is consulted. Spans index the cleaned text."""
 
     text: str
-    people: list[Person]
+    people: list[_Mentioned]
     now: tuple[int, int] | None = None
     offset: timedelta | None = None  # "in 10 min"
     offset_span: tuple[int, int] | None = None
@@ -280,7 +285,7 @@ class _Spec:
 class _Reader:
     """Walks the tokens once, left to right, filling a _Spec."""
 
-    def __init__(self, text: str, people: list[Person], tokens: list[_Tok]) -> None:
+    def __init__(self, text: str, people: list[_Mentioned], tokens: list[_Tok]) -> None:
         self.spec = _Spec(text, people)
         self.toks = tokens
         self.i = 0
@@ -434,7 +439,7 @@ class _Reader:
         named = False
         while (tok := self.peek()) is not None:
             if tok.kind == "mention":
-                self.spec.attendees.append(self.spec.people[int(tok.low[1:-1])])
+                self.spec.attendees.append(self.spec.people[int(tok.low[1:-1])].person)
             elif tok.low in _EVERYONE:
                 self.spec.everyone = True
             elif tok.low not in _ATTENDEE_FILLER:

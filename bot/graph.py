@@ -1,0 +1,293 @@
+"""Microsoft Graph `onlineMeetings` client (v1.0), the only module that speaks Graph's HTTP.
+
+Creation goes through `createOrGet` with an `externalId` derived from the Teams activity, so a
+retry, a redelivered activity or a double click returns the same meeting instead of a second one
+(contract §4). That also makes retries safe: POST createOrGet is idempotent by externalId, PATCH
+sends absolute times (repeating it changes nothing), DELETE of a deleted meeting changes nothing
+(a retried DELETE whose first try committed answers 404, surfaced as GraphNotFound). Retries
+(aiohttp-retry) cover 429/503/504 and broken connections, wait what `Retry-After` says, and all
+of it runs inside one overall deadline. Graph's answers are read tolerantly: the current v1.0
+shape and the seed page's 2019 one (`joinUrl`, `ConferenceId`, singular numbers).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp_retry import ExponentialRetry, RetryClient
+from yarl import URL
+
+from bot.errors import (AccessPolicyMissing, GraphBadRequest, GraphBadResponse, GraphConflict,
+                        GraphError, GraphForbidden, GraphNotFound, GraphThrottled, GraphTimeout,
+                        GraphUnauthorized, GraphUnavailable)
+from bot.models import AudioConferencing, Meeting, MeetingRequest, Person
+
+UTC = timezone.utc
+RETRY_STATUSES = frozenset({429, 503, 504})
+RETRY_EXCEPTIONS = {aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError}
+_BY_STATUS: dict[int, type[GraphError]] = {400: GraphBadRequest, 401: GraphUnauthorized,
+                                           403: GraphForbidden, 404: GraphNotFound,
+                                           409: GraphConflict, 429: GraphThrottled}
+EventSink = Callable[..., None]
+
+
+def external_id_for(conversation_id: str, activity_id: str) -> str:
+    """Stable createOrGet key for one request: same conversation + activity => same meeting.
+    Hashed so it is short and carries no chat content; Graph scopes it per tenant and user."""
+    digest = hashlib.sha256(f"{conversation_id}\n{activity_id}".encode()).hexdigest()
+    return f"meetbot-{digest[:32]}"
+
+
+# --- retry policy ------------------------------------------------------------------------------
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds as a float: Graph has sent both `10` and `2.128` (contract §7)."""
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:  # an HTTP-date: fall back to our own backoff
+        return None
+    return max(seconds, 0.0)
+
+
+class GraphRetry(ExponentialRetry):
+    """aiohttp-retry options for Graph: retry 429/503/504 and broken connections.
+
+    The response callback reads the body inside the retry loop, so a truncated body is retried
+    like a dropped connection and every retried response frees its connection. A `Retry-After`
+    longer than `max_retry_after` is not cut short (that would ignore Graph): the call gives up
+    at once and the caller gets GraphThrottled carrying `retry_after`."""
+
+    def __init__(self, attempts: int, max_retry_after: float) -> None:
+        self.max_retry_after = max_retry_after
+        super().__init__(attempts=attempts, start_timeout=0.1, max_timeout=max_retry_after,
+                         statuses=set(), exceptions=RETRY_EXCEPTIONS, retry_all_server_errors=False,
+                         evaluate_response_callback=self._final)
+
+    async def _final(self, response: aiohttp.ClientResponse) -> bool:
+        """True: hand this response to the caller; False: retry."""
+        try:
+            await response.read()
+        except aiohttp.ClientPayloadError:
+            return False
+        if response.status not in RETRY_STATUSES:
+            return True
+        wait = _retry_after(response.headers)
+        return wait is not None and wait > self.max_retry_after
+
+    def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
+        wait = _retry_after(response.headers) if response is not None else None
+        return wait if wait is not None else super().get_timeout(attempt)
+
+
+class _TimedSession:
+    """What RetryClient sees as its session when metrics are wanted: reports every attempt."""
+
+    def __init__(self, session: aiohttp.ClientSession, on_event: EventSink) -> None:
+        self._session = session
+        self._on_event = on_event
+
+    async def request(self, method: str, url: Any, **kwargs: Any) -> aiohttp.ClientResponse:
+        ctx = kwargs.get("trace_request_ctx") or {}
+        attempt = ctx.get("current_attempt", 1)
+        started = time.perf_counter()
+        try:
+            response = await self._session.request(method, url, **kwargs)
+        except BaseException as exc:
+            self._on_event("graph_attempt", op=ctx.get("op"), status=None, error=type(exc).__name__,
+                           latency=time.perf_counter() - started, attempt=attempt, retry=attempt > 1)
+            raise
+        self._on_event("graph_attempt", op=ctx.get("op"), status=response.status, error=None,
+                       latency=time.perf_counter() - started, attempt=attempt, retry=attempt > 1)
+        return response
+
+    async def close(self) -> None:  # the app owns the real session
+        return None
+
+
+# --- the client ----------------------------------------------------------------------------------
+class GraphClient:
+    """One per process, over the app's aiohttp session. `user_id=None` calls `/me` (delegated
+    token); a user's Entra object id calls `/users/{id}` (app token + application access policy)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str = "https://graph.microsoft.com",
+                 *, deadline: float = 10.0, max_retry_after: float = 5.0, attempts: int = 4,
+                 attempt_timeout: float | None = None, on_event: EventSink | None = None) -> None:
+        self._root = base_url.rstrip("/") + "/v1.0"
+        self._me = self._root + "/me/onlineMeetings"
+        self._deadline = deadline
+        # A hung attempt must leave room for another inside the deadline.
+        self._attempt_timeout = aiohttp.ClientTimeout(total=attempt_timeout or deadline / 2)
+        transport: Any = session if on_event is None else _TimedSession(session, on_event)
+        self._http = RetryClient(client_session=transport,
+                                 retry_options=GraphRetry(attempts, max_retry_after))
+
+    async def create_or_get(self, token: str, req: MeetingRequest, *, external_id: str,
+                            user_id: str | None = None) -> Meeting:
+        body = _create_body(req, external_id)
+        status, payload, rid = await self._call("POST", self._meetings(user_id) + "/createOrGet",
+                                                token, body, "createOrGet")
+        return parse_meeting(payload, created=status == 201, request_id=rid)
+
+    async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
+        _, payload, rid = await self._call("GET", self._meeting(user_id, meeting_id), token, None, "get")
+        return parse_meeting(payload, created=False, request_id=rid)
+
+    async def update_times(self, token: str, meeting_id: str, start: datetime, end: datetime, *,
+                           user_id: str | None = None) -> Meeting:
+        """PATCH needs both times together (contract §5) and answers 200 with the whole meeting."""
+        body = json.dumps({"startDateTime": _iso(start), "endDateTime": _iso(end)})
+        _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
+                                           "update")
+        return parse_meeting(payload, created=False, request_id=rid)
+
+    async def delete(self, token: str, meeting_id: str, *, user_id: str | None = None) -> None:
+        await self._call("DELETE", self._meeting(user_id, meeting_id), token, None, "delete")
+
+    # -- plumbing --
+    def _meetings(self, user_id: str | None) -> str:
+        return self._me if user_id is None else f"{self._root}/users/{quote(user_id, safe='')}/onlineMeetings"
+
+    def _meeting(self, user_id: str | None, meeting_id: str) -> str:
+        return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (contract §3)
+
+    async def _call(self, method: str, url: str, token: str, body: str | None,
+                    op: str) -> tuple[int, Any, str | None]:
+        """One logical call (retries included). Returns status, parsed JSON (None for 204) and
+        Graph's request-id; raises the typed GraphError otherwise."""
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
+                   "client-request-id": str(uuid.uuid4())}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with asyncio.timeout(self._deadline):
+                async with self._http.request(method, URL(url, encoded=True), headers=headers, data=body,
+                                              timeout=self._attempt_timeout,
+                                              trace_request_ctx={"op": op}) as response:
+                    raw = await response.read()
+                    status, resp_headers = response.status, response.headers
+        except TimeoutError:
+            raise GraphTimeout(f"{op}: no answer within {self._deadline:g}s") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise GraphUnavailable(f"{op}: connection failed ({type(exc).__name__})") from None
+        rid = resp_headers.get("request-id")
+        if status >= 300:
+            raise _error(op, status, raw, resp_headers)
+        if status == 204 or (not raw and method == "DELETE"):
+            return status, None, rid
+        try:
+            return status, json.loads(raw), rid
+        except ValueError:
+            ctype = resp_headers.get("Content-Type", "?")
+            raise GraphBadResponse(f"{op}: {status} with a non-JSON body ({ctype})", status=status,
+                                   request_id=rid) from None
+
+
+def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str]) -> GraphError:
+    """Maps a Graph error answer to our hierarchy. The access-policy case is recognised by
+    status + message, never by `code` (it has been Unauthorized, Forbidden and General)."""
+    err: dict[str, Any] = {}
+    try:
+        parsed = json.loads(raw)
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+            err = parsed["error"]
+    except ValueError:
+        pass
+    inner = err.get("innerError") or err.get("innererror") or {}
+    rid = headers.get("request-id") or (inner.get("request-id") if isinstance(inner, dict) else None)
+    code, message = err.get("code"), str(err.get("message") or "")
+    cls = _BY_STATUS.get(status) or (GraphUnavailable if status >= 500 else GraphError)
+    if status == 403 and "application access policy" in message.lower():
+        cls = AccessPolicyMissing
+    return cls(f"{op}: {status} {code or '-'} {message}".rstrip(), status=status, code=code,
+               request_id=rid, retry_after=_retry_after(headers))
+
+
+def _iso(dt: datetime) -> str:
+    if dt.utcoffset() is None:  # Graph would read a bare time as UTC; ours are always aware
+        raise ValueError("meeting times must be timezone-aware")
+    return dt.isoformat()
+
+
+def _create_body(req: MeetingRequest, external_id: str) -> str:
+    """createOrGet takes externalId, subject, times and participants; lobby and other settings
+    are ignored there (contract §4), and MeetBot keeps Graph's defaults, so one request."""
+    body: dict[str, Any] = {"externalId": external_id, "subject": req.subject,
+                            "startDateTime": _iso(req.start), "endDateTime": _iso(req.end)}
+    attendees = [_attendee(p) for p in req.attendees if p.aad_object_id or p.upn]
+    if attendees:
+        body["participants"] = {"attendees": attendees}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def _attendee(p: Person) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": "attendee"}
+    if p.aad_object_id:
+        out["identity"] = {"user": {"id": p.aad_object_id}}
+    if p.upn:
+        out["upn"] = p.upn
+    return out
+
+
+# --- reading Graph's answers ---------------------------------------------------------------------
+def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeting:
+    """Meeting from a current v1.0 onlineMeeting or the seed's 2019 body. A missing or null
+    audioConferencing is normal (no Audio Conferencing licence)."""
+    try:
+        join_url = body.get("joinWebUrl") or body.get("joinUrl")
+        if not isinstance(body.get("id"), str) or not isinstance(join_url, str):
+            raise GraphBadResponse("meeting without id or join link", request_id=request_id)
+        ids = body.get("joinMeetingIdSettings") or {}
+        participants = body.get("participants") or {}
+        organizer = ((participants.get("organizer") or {}).get("identity") or {}).get("user") or {}
+        lobby = body.get("lobbyBypassSettings") or {}
+        extra = {k: body[k] for k in ("meetingOptionsWebUrl", "chatInfo") if body.get(k)}
+        return Meeting(
+            id=body["id"], join_url=join_url, subject=body.get("subject") or "",
+            start=_time(body["startDateTime"]), end=_time(body["endDateTime"]),
+            meeting_code=ids.get("joinMeetingId"), passcode=ids.get("passcode"),
+            audio=_audio(body.get("audioConferencing")), organizer_id=organizer.get("id"),
+            external_id=body.get("externalId"),
+            attendees=tuple(_person(a) for a in participants.get("attendees") or ()),
+            lobby_scope=lobby.get("scope"), created=created, request_id=request_id, extra=extra)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, GraphBadResponse):
+            raise
+        raise GraphBadResponse(f"unreadable meeting: {type(exc).__name__}: {exc}",
+                               request_id=request_id) from None
+
+
+def _time(value: str) -> datetime:
+    dt = datetime.fromisoformat(value)  # 3.11 reads "Z" and Graph's 7 fraction digits
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _audio(audio: dict | None) -> AudioConferencing | None:
+    if not audio:
+        return None
+    return AudioConferencing(
+        conference_id=audio.get("conferenceId") or audio.get("ConferenceId"),  # doc-example typo
+        toll_numbers=_numbers(audio.get("tollNumbers"), audio.get("tollNumber")),
+        toll_free_numbers=_numbers(audio.get("tollFreeNumbers"), audio.get("tollFreeNumber")),
+        dialin_url=audio.get("dialinUrl"))
+
+
+def _numbers(current: list | None, deprecated: str | None) -> tuple[str, ...]:
+    """The arrays are current; the deprecated single value is normally one of them."""
+    numbers = tuple(n for n in current or () if n)
+    if deprecated and deprecated not in numbers:
+        numbers += (deprecated,)
+    return numbers
+
+
+def _person(info: dict) -> Person:
+    user = (info.get("identity") or {}).get("user") or {}
+    return Person(name=user.get("displayName") or "", aad_object_id=user.get("id"), upn=info.get("upn"))

@@ -1,0 +1,1 @@
+"""Benchmark harness: fake Graph + Bot Connector, a load generator, anchor bots and the runner."""

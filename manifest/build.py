@@ -44,11 +44,6 @@ MANIFEST_VERSION = re.compile(r"^(?:\d+\.\d+|devPreview)$")
 APP_ID_NAMESPACE = uuid.UUID("ddc90a93-df85-4983-b230-4b59445a6d5a")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same inputs give the same zip bytes
 
-# The schemas declare draft-04 but use "const" (manifestVersion); Microsoft's validator (ajv)
-# enforces it, jsonschema's Draft4Validator would not, so it is added back.
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft4Validator, {"const": jsonschema.Draft6Validator.VALIDATORS["const"]})
-
 
 class ManifestError(Exception):
     """The package cannot be built or is invalid; `problems` has one line each."""
@@ -199,12 +194,14 @@ def validate_package(path: Path) -> list[str]:
 
 
 @functools.cache
-def _validator(version: str) -> jsonschema.protocols.Validator | None:
+def _validator(version: str) -> jsonschema.Draft4Validator | None:
+    # Draft-04, as the schemas declare. Their one draft-06 keyword, "const" on manifestVersion,
+    # always holds: the schema file is chosen by that very manifestVersion.
     schema_file = SCHEMA_DIR / f"MicrosoftTeams.schema.{version}.json"
     if not MANIFEST_VERSION.match(version) or not schema_file.is_file():
         return None
-    return _Validator(json.loads(schema_file.read_text("utf-8")),
-                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+    return jsonschema.Draft4Validator(json.loads(schema_file.read_text("utf-8")),
+                                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
 
 
 def schema_problems(manifest: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,287 @@
+"""The Entra ID simulator, driven by the real MSAL 1.39 and botbuilder over real HTTPS.
+
+MSAL and botbuilder's metadata reader block (they use `requests`), so the simulator runs on its
+own event loop in a thread (`ThreadedServer`), like a remote service would.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import jwt
+import msal
+import pytest
+from aiohttp import web
+from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
+from botframework.connector.auth import (AuthenticationConfiguration,
+                                         BotFrameworkAuthenticationFactory,
+                                         PasswordServiceClientCredentialFactory)
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from localcloud.entra_sim import CONSUMER_TENANT, ENTRA_SIM, EntraSim, create_entra_app
+from localcloud.issuer import LocalIssuer
+from localcloud.tls import LocalTLS
+
+BOT_ID = str(uuid.uuid4())
+BOT_SECRET = "s3cr3t~value"
+TENANT = str(uuid.uuid4())
+GRAPH_SCOPES = ["https://graph.microsoft.com/OnlineMeetings.ReadWrite"]
+
+
+class ThreadedServer:
+    """An aiohttp app served on 127.0.0.1:<free port> by an event loop in its own thread."""
+
+    def __init__(self, app: web.Application, ssl_context=None) -> None:
+        self._app, self._ssl = app, ssl_context
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def __enter__(self) -> "ThreadedServer":
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> str:
+        self._runner = web.AppRunner(self._app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl).start()
+        port = self._runner.addresses[0][1]
+        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{port}"
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def tls():
+    tls = LocalTLS()
+    yield tls
+    tls.close()
+
+
+@pytest.fixture
+def issuer() -> LocalIssuer:
+    return LocalIssuer()
+
+
+@pytest.fixture
+def entra(tls, issuer):
+    """(base URL, sim state) of a fresh Entra simulator over TLS with the bot registered."""
+    app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET})
+    with ThreadedServer(app, tls.server_ssl_context()) as server:
+        yield server.url, app[ENTRA_SIM]
+
+
+def cca(tls: LocalTLS, base: str, tenant: str = TENANT, secret: str = BOT_SECRET,
+        **kwargs) -> msal.ConfidentialClientApplication:
+    return msal.ConfidentialClientApplication(
+        BOT_ID, client_credential=secret, authority=f"{base}/{tenant}",
+        http_client=tls.requests_session(), **{"instance_discovery": False, **kwargs})
+
+
+def claims_of(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_client_credentials_over_tls_then_from_msal_cache(tls, entra):
+    base, sim = entra
+    app = cca(tls, base, tenant="botframework.com")
+    first = app.acquire_token_for_client(["https://api.botframework.com/.default"])
+    second = app.acquire_token_for_client(["https://api.botframework.com/.default"])
+
+    assert "access_token" in first, first
+    claims = claims_of(first["access_token"])
+    assert claims["aud"] == "https://api.botframework.com"
+    assert claims["appid"] == claims["azp"] == BOT_ID
+    assert claims["tid"] and "roles" in claims
+    assert second["access_token"] == first["access_token"]
+    assert second["token_source"] == "cache"
+    assert sim.calls["client_credentials"] == 1
+
+
+def test_app_token_for_graph_carries_configured_roles(tls, issuer):
+    app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET},
+                           app_roles={"https://graph.microsoft.com": ("OnlineMeetings.ReadWrite.All",)})
+    with ThreadedServer(app, tls.server_ssl_context()) as server:
+        result = cca(tls, server.url).acquire_token_for_client(
+            ["https://graph.microsoft.com/.default"])
+    claims = claims_of(result["access_token"])
+    assert claims["aud"] == "https://graph.microsoft.com"
+    assert claims["roles"] == ["OnlineMeetings.ReadWrite.All"]
+    assert claims["tid"] == TENANT
+
+
+def test_bad_secret_is_invalid_client(tls, entra):
+    base, _ = entra
+    result = cca(tls, base, secret="wrong").acquire_token_for_client(
+        ["https://api.botframework.com/.default"])
+    assert result["error"] == "invalid_client"
+    assert 7000215 in result["error_codes"]
+    assert result["error_description"].startswith("AADSTS7000215:")
+
+
+def test_msal_instance_discovery_against_the_sim(tls, entra):
+    base, sim = entra
+    app = cca(tls, base, instance_discovery=f"{base}/common/discovery/instance")
+    assert "access_token" in app.acquire_token_for_client(["https://api.botframework.com/.default"])
+
+
+def test_obo_returns_delegated_graph_token_cached_by_account(tls, entra):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    sso = sim.user_sso_token(user, TENANT, app_id=BOT_ID, name="Ada Lovelace",
+                             upn="ada@contoso.example")
+    app = cca(tls, base)
+    result = app.acquire_token_on_behalf_of(sso, GRAPH_SCOPES)
+
+    assert "access_token" in result, result
+    claims = claims_of(result["access_token"])
+    assert claims["aud"] == "https://graph.microsoft.com"
+    assert claims["scp"] == "OnlineMeetings.ReadWrite"
+    assert (claims["oid"], claims["tid"]) == (user, TENANT)
+    assert claims["upn"] == "ada@contoso.example" and claims["name"] == "Ada Lovelace"
+    assert result["refresh_token"]  # MSAL asked for offline_access itself
+    assert result["id_token_claims"]["oid"] == user
+    # client_info made MSAL file the tokens under the user's home account id.
+    accounts = app.get_accounts()
+    assert [a["home_account_id"] for a in accounts] == [f"{user}.{TENANT}"]
+    silent = app.acquire_token_silent(GRAPH_SCOPES, account=accounts[0])
+    assert silent["access_token"] == result["access_token"]
+    assert sim.calls["on_behalf_of"] == 1 and sim.calls["refresh_token"] == 0
+
+
+def test_msal_silent_refresh_uses_the_refresh_token(tls, entra):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    app = cca(tls, base)
+    app.acquire_token_on_behalf_of(
+        sim.user_sso_token(user, TENANT, app_id=BOT_ID, upn="bo@contoso.example"), GRAPH_SCOPES)
+
+    refreshed = app.acquire_token_silent(GRAPH_SCOPES, account=app.get_accounts()[0],
+                                         force_refresh=True)
+
+    assert claims_of(refreshed["access_token"])["oid"] == user
+    assert sim.calls["refresh_token"] == 1
+
+
+def test_consent_required_gives_documented_error_then_consent_fixes_it(tls, entra):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    sim.require_consent(user)
+    app = cca(tls, base)
+
+    result = app.acquire_token_on_behalf_of(
+        sim.user_sso_token(user, TENANT, app_id=BOT_ID), GRAPH_SCOPES)
+
+    assert result["error"] == "invalid_grant"
+    assert 65001 in result["error_codes"]
+    assert result["suberror"] == "consent_required"
+    assert result["error_description"].startswith("AADSTS65001:")
+    assert {"timestamp", "trace_id", "correlation_id"} <= result.keys()
+
+    sim.grant_consent(user)
+    # A new SSO token: MSAL replays an identical failed request from memory for 60 s.
+    result = app.acquire_token_on_behalf_of(
+        sim.user_sso_token(user, TENANT, app_id=BOT_ID), GRAPH_SCOPES)
+    assert "access_token" in result
+
+
+def test_interaction_required_carries_claims(tls, entra):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    sim.require_interaction(user)
+    result = cca(tls, base).acquire_token_on_behalf_of(
+        sim.user_sso_token(user, TENANT, app_id=BOT_ID), GRAPH_SCOPES)
+    assert result["error"] == "interaction_required"
+    assert 50079 in result["error_codes"]
+    assert "polids" in result["claims"]
+
+
+@pytest.mark.parametrize("case, code", [("expired", 500133), ("forged", 50013),
+                                        ("wrong_audience", 50013), ("garbage", 50027)])
+def test_bad_assertions_are_refused(tls, entra, issuer, case, code):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    if case == "expired":
+        assertion = sim.user_sso_token(user, TENANT, app_id=BOT_ID, expired=True)
+    elif case == "forged":  # right kid, a key the issuer never published
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        assertion = issuer.issue({"aud": f"api://botid-{BOT_ID}", "oid": user, "tid": TENANT},
+                                 signing_key=other)
+    elif case == "wrong_audience":  # a Graph token cannot be redeemed by the bot
+        assertion = sim.user_sso_token(user, TENANT, app_id=BOT_ID,
+                                       audience="https://graph.microsoft.com")
+    else:
+        assertion = "not-a-jwt"
+    result = cca(tls, base).acquire_token_on_behalf_of(assertion, GRAPH_SCOPES)
+    assert code in result["error_codes"], result
+    assert "access_token" not in result
+
+
+def test_assertion_for_the_plain_app_id_audience_is_accepted(tls, entra):
+    base, sim = entra
+    assertion = sim.user_sso_token(str(uuid.uuid4()), TENANT, app_id=BOT_ID, audience=BOT_ID)
+    assert "access_token" in cca(tls, base).acquire_token_on_behalf_of(assertion, GRAPH_SCOPES)
+
+
+def test_personal_account_exchange_keeps_the_consumer_tenant(tls, entra):
+    base, sim = entra
+    user = str(uuid.uuid4())
+    result = cca(tls, base, tenant="common").acquire_token_on_behalf_of(
+        sim.user_sso_token(user, CONSUMER_TENANT, app_id=BOT_ID, upn="kim@outlook.example"),
+        GRAPH_SCOPES)
+    claims = claims_of(result["access_token"])
+    assert claims["tid"] == CONSUMER_TENANT and claims["idp"] == "live.com"
+
+
+def test_openid_configuration_and_endorsed_keys(tls, entra, issuer):
+    base, sim = entra
+    session = tls.requests_session()
+    config = session.get(f"{base}/organizations/v2.0/.well-known/openid-configuration").json()
+    assert config["token_endpoint"] == f"{base}/organizations/oauth2/v2.0/token"
+    assert config["authorization_endpoint"].startswith(f"{base}/organizations/")
+    keys = session.get(config["jwks_uri"]).json()["keys"]
+    assert {k["kid"] for k in keys} == {k["kid"] for k in issuer.jwks()["keys"]}
+    assert all("msteams" in k["endorsements"] for k in keys)
+    assert session.get(f"{base}/not-a-tenant/v2.0/.well-known/openid-configuration"
+                       ).status_code == 400
+
+
+@pytest.mark.parametrize("channel_token, service_url_matches, accepted", [
+    (True, True, True), (True, False, False), (False, True, False)])
+async def test_botbuilder_validates_channel_tokens_with_the_sim_metadata(
+        tls, entra, issuer, monkeypatch, channel_token, service_url_matches, accepted):
+    # botbuilder fetches OpenID metadata with a bare requests.get(): the CA bundle env var is
+    # its only TLS hook.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_path)
+    base, sim = entra
+    service_url = "https://smba.example/teams/"
+    token = (sim.channel_token(BOT_ID, service_url) if channel_token else
+             issuer.issue({"aud": BOT_ID, "serviceurl": service_url}))  # wrong issuer
+    auth = BotFrameworkAuthenticationFactory.create(
+        channel_service="", validate_authority=False,
+        to_channel_from_bot_login_url=f"{base}/botframework.com",
+        to_channel_from_bot_oauth_scope="https://api.botframework.com",
+        to_bot_from_channel_token_issuer="https://api.botframework.com",
+        oauth_url=None,
+        to_bot_from_channel_open_id_metadata_url=f"{base}/v1/.well-known/openidconfiguration",
+        to_bot_from_emulator_open_id_metadata_url=None, caller_id=None,
+        credential_factory=PasswordServiceClientCredentialFactory(BOT_ID, BOT_SECRET),
+        auth_configuration=AuthenticationConfiguration(), http_client_factory=None)
+    activity = Activity(type="message", channel_id="msteams",
+                        service_url=service_url if service_url_matches else "https://evil/",
+                        from_property=ChannelAccount(id="29:user"),
+                        recipient=ChannelAccount(id=f"28:{BOT_ID}"),
+                        conversation=ConversationAccount(id="a:1"))
+    if accepted:
+        result = await auth.authenticate_request(activity, f"Bearer {token}")
+        assert result.claims_identity.claims["aud"] == BOT_ID
+    else:
+        with pytest.raises(PermissionError):
+            await auth.authenticate_request(activity, f"Bearer {token}")

@@ -1,20 +1,23 @@
 """The card-action contract shared by the card builders and the router.
 
 Every button is an Action.Execute whose `data` holds `{"verb": …, …}`, so an older client that
-falls back to Action.Submit sends the same keys as a message `value`. Meeting buttons carry a
-compact `meeting` reference: enough to call Graph (meetingId, organizerId) and to redraw the
-card without a Graph call. Teams echoes it on every click, so it stays small.
+falls back to Action.Submit sends the same keys as a message `value`. Meeting buttons' data is
+the verb plus a compact meeting reference (`meeting_ref`): enough to call Graph (meetingId,
+organizerId) and to redraw the card without a Graph call. Teams echoes it on every click, so
+it stays small. The new-meeting form sends the verb plus its inputs (`minutes`, `subject`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.errors import BadCardAction
-from bot.models import AudioConferencing, Meeting, Person, UserTime
+from bot.errors import BadCardAction, ParseError
+from bot.grammar import DEFAULT_SUBJECT, MAX_SUBJECT
+from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
 
 VERB_CREATE = "meeting.create"
 VERB_EXTEND = "meeting.extend"
@@ -25,6 +28,7 @@ MEETING_VERBS = frozenset({VERB_EXTEND, VERB_END, VERB_REFRESH})
 
 EXTEND_MINUTES = 15
 DURATION_CHOICES = (15, 30, 60)  # what the "new meeting" card offers, and all it may send back
+DEFAULT_MINUTES = 30
 INPUT_MINUTES = "minutes"  # Input.ChoiceSet id on the new-meeting card
 INPUT_SUBJECT = "subject"  # Input.Text id on the new-meeting card
 
@@ -36,10 +40,11 @@ class CardAction:
     """A card click (or an automatic refresh), checked and decoded."""
 
     verb: str
-    meeting: Meeting | None = None  # extend / end / refresh
+    data: dict[str, Any] = field(default_factory=dict)  # the button's data plus inputs
+    meeting: Meeting | None = None  # extend / end / refresh: decoded from data
     user_time: UserTime | None = None  # the zone the card was drawn in, when it was known
-    minutes: int | None = None  # create: the chosen length
-    subject: str | None = None  # create: the typed subject, stripped; None when left empty
+    minutes: int | None = None  # create: the chosen length (None: not sent)
+    subject: str | None = None  # create: the typed subject, stripped (None: left empty)
     automatic: bool = False  # a refresh the client fired by itself, not a click
 
 
@@ -74,7 +79,7 @@ def meeting_ref(meeting: Meeting, user_time: UserTime | None = None) -> dict[str
 
 
 def action_data(verb: str, ref: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"verb": verb} if ref is None else {"verb": verb, "meeting": ref}
+    return {"verb": verb} if ref is None else {"verb": verb, **ref}
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -134,7 +139,8 @@ def _audio(value: Any) -> AudioConferencing | None:
                              dialin_url=_https(value, "dialinUrl"))
 
 
-def _meeting(ref: Any) -> Meeting:
+def meeting_from_ref(ref: Any) -> Meeting:
+    """The Meeting a button's data describes (the keys `meeting_ref` wrote; others ignored)."""
     if not isinstance(ref, dict):
         raise _bad("meeting reference missing")
     start, end = _time(ref, "start"), _time(ref, "end")
@@ -168,7 +174,28 @@ def _subject(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise _bad(f"{INPUT_SUBJECT} must be a string")
-    return value.strip() or None
+    return " ".join(value.split()) or None
+
+
+def request_from_form(data: dict[str, Any], *, now: datetime,
+                      user_time: UserTime) -> MeetingRequest:
+    """The new-meeting card's inputs as the grammar would have read them: starting now."""
+    minutes = _minutes(data.get(INPUT_MINUTES)) or DEFAULT_MINUTES
+    subject = _subject(data.get(INPUT_SUBJECT))
+    if subject and len(subject) > MAX_SUBJECT:
+        raise ParseError(f"The subject is {len(subject)} characters long; please keep it under "
+                         f"{MAX_SUBJECT}")
+    start = now.astimezone(user_time.tz)
+    return MeetingRequest(subject=subject or DEFAULT_SUBJECT, start=start,
+                          end=start + timedelta(minutes=minutes), starts_now=True,
+                          subject_given=subject is not None)
+
+
+def form_key(activity_id: str, data: dict[str, Any]) -> str:
+    """Idempotency key for a form click: the card's activity plus what was chosen, so a
+    redelivered or double click gets the same meeting and a changed form gets a new one."""
+    chosen = f"{data.get(INPUT_MINUTES)}\x1f{_subject(data.get(INPUT_SUBJECT)) or ''}"
+    return f"{activity_id}:{hashlib.blake2b(chosen.encode(), digest_size=8).hexdigest()}"
 
 
 def read_action(value: Any) -> CardAction:
@@ -194,10 +221,9 @@ def read_action(value: Any) -> CardAction:
     if not isinstance(verb, str) or verb not in VERBS:
         raise _bad(f"unknown verb {verb!r}")
     if verb == VERB_CREATE:
-        return CardAction(verb, minutes=_minutes(data.get(INPUT_MINUTES)),
+        return CardAction(verb, data, minutes=_minutes(data.get(INPUT_MINUTES)),
                           subject=_subject(data.get(INPUT_SUBJECT)))
-    ref = data.get("meeting")
-    meeting = _meeting(ref)
-    tz = _str(ref, "tz")
-    return CardAction(verb, meeting=meeting, user_time=_zone(tz) if tz else None,
+    tz = _str(data, "tz")
+    return CardAction(verb, data, meeting=meeting_from_ref(data),
+                      user_time=_zone(tz) if tz else None,
                       automatic=automatic and verb == VERB_REFRESH)

@@ -33,13 +33,17 @@ def _bold_code(value: str) -> str:
     return _CODE.sub(r"**\1**", value)
 
 
+def _plain(value: str) -> str:
+    return value.replace("`", "").replace("**", "")
+
+
 def help_card(reason: str | None = None) -> CardMessage:
     """The command grammar by example; `reason` (e.g. "I didn't recognise “hello”.") leads."""
     head = [title("Here's what I can do")]
     summary = _HELP_SUMMARY
     if reason:
         head = [title(reason), text("Here's what I can do:", spacing="Small")]
-        summary = f"{reason} {_HELP_SUMMARY}"
+        summary = f"{reason} {_HELP_SUMMARY}" if reason[-1] in ".!?" else f"{reason}. {_HELP_SUMMARY}"
     return CardMessage(card(head + _HELP_BODY, fallback_text=summary), summary)
 
 
@@ -53,7 +57,7 @@ def _message_body(msg: UserMessage) -> list[Card]:
 
 
 def _summary(msg: UserMessage) -> str:
-    summary = f"{msg.title}. {msg.text.replace('`', '')}"
+    summary = f"{msg.title}. {_plain(msg.text)}"
     return f"{summary} Try: {msg.example}" if msg.example else summary
 
 

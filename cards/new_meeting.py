@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from bot.errors import EXAMPLE
+from bot.grammar import MAX_SUBJECT
 
-from cards.actions import DURATION_CHOICES, INPUT_MINUTES, INPUT_SUBJECT, VERB_CREATE, action_data
+from cards.actions import (DEFAULT_MINUTES, DURATION_CHOICES, INPUT_MINUTES, INPUT_SUBJECT,
+                           VERB_CREATE, action_data)
 from cards.base import CardMessage, card, execute, text, title
 
 
@@ -15,7 +17,7 @@ _CHOICES = [{"title": _length(m), "value": str(m)} for m in DURATION_CHOICES]
 _SUMMARY = f"Start a Teams meeting: type “{EXAMPLE}”."
 
 
-def new_meeting_card(*, default_minutes: int = 30,
+def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
                      subject_placeholder: str = "e.g. Budget review") -> CardMessage:
     if default_minutes not in DURATION_CHOICES:
         raise ValueError(f"default_minutes must be one of {DURATION_CHOICES}")
@@ -26,7 +28,7 @@ def new_meeting_card(*, default_minutes: int = 30,
         {"type": "ColumnSet", "spacing": "Medium", "columns": [
             {"type": "Column", "width": "stretch", "items": [
                 {"type": "Input.Text", "id": INPUT_SUBJECT, "label": "Subject (optional)",
-                 "placeholder": subject_placeholder, "maxLength": 200}]},
+                 "placeholder": subject_placeholder, "maxLength": MAX_SUBJECT}]},
             {"type": "Column", "width": "110px", "items": [
                 {"type": "Input.ChoiceSet", "id": INPUT_MINUTES, "label": "Length",
                  "style": "compact", "value": str(default_minutes), "isRequired": True,

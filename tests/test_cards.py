@@ -1,0 +1,382 @@
+"""The cards: valid Adaptive Card 1.5 (the official schema), and saying what they must say.
+
+Meetings are built with the values Graph returns (the onlineMeeting example of the Graph docs);
+assertions read the card as a client would: actions by type, links out of TextBlock markdown.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+import jsonschema
+import pytest
+
+from bot.errors import (BadCardAction, ConsentRequired, GraphThrottled, ParseError, UserMessage,
+                        describe)
+from bot.models import AudioConferencing, Meeting, Person, UserTime
+from cards import (CardMessage, consent_card, error_card, help_card, meeting_card,
+                   new_meeting_card)
+from cards import actions
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "cards/schema/adaptive-card-1.5.json").read_text())
+VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
+
+UTC = timezone.utc
+NOW = datetime(2025, 3, 5, 13, 0, tzinfo=UTC)
+BERLIN = UserTime(ZoneInfo("Europe/Berlin"), "Europe/Berlin", True)
+JOIN_URL = ("https://teams.microsoft.com/l/meetup-join/19%3ameeting_M2IzYzczNTItYmY3OC00MDlmLWJj"
+            "MzUtYmFiMjNlOTY4MGEz%40thread.skype/0?context=%7b%22Tid%22%3a%2272f988bf-86f1-41af-"
+            "91ab-2d7cd011db47%22%2c%22Oid%22%3a%22550fae72-d251-43ec-868c-373732c2704f%22%7d")
+DIALIN_URL = "https://dialin.teams.microsoft.com/22f12fa0-499f-435b-bc69-b8de580ba330?id=2425999"
+AUDIO = AudioConferencing(conference_id="2425999", toll_numbers=("+12525634478", "+442071234567"),
+                          toll_free_numbers=("+18666390588",), dialin_url=DIALIN_URL)
+
+
+def graph_meeting(**changes: Any) -> Meeting:
+    base = dict(
+        id="MSo1NTBmYWU3Mi1kMjUxLTQzZWMtODY4Yy0zNzM3MzJjMjcwNGYqMCoqMTk6bWVldGluZ19NMkl6WXpj",
+        join_url=JOIN_URL, subject="Budget review",
+        start=datetime(2025, 3, 5, 13, 30, 17, 649136, tzinfo=UTC),
+        end=datetime(2025, 3, 5, 14, 0, 17, 651138, tzinfo=UTC),
+        meeting_code="123456789012", passcode="hK3x9Q", audio=AUDIO,
+        organizer_id="550fae72-d251-43ec-868c-373732c2704f", external_id="meetbot-7f1c0a",
+        request_id="0b6c5b1e-7d4a-4f4e-9a53-2a1c9d3e8f10")
+    return Meeting(**(base | changes))
+
+
+# --- reading a card like a client ------------------------------------------------------------
+def walk(node: Any) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
+def of_type(card: dict, kind: str) -> list[dict]:
+    return [n for n in walk(card) if n.get("type") == kind]
+
+
+def texts(card: dict) -> list[str]:
+    return [n["text"] for n in of_type(card, "TextBlock")]
+
+
+def facts(card: dict) -> dict[str, str]:
+    return {f["title"]: f["value"] for s in of_type(card, "FactSet") for f in s["facts"]}
+
+
+_MD_LINK = re.compile(r"(?<!\\)\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def links(card: dict) -> dict[str, str]:
+    """Markdown links in TextBlocks: {url: shown text}."""
+    return {m[2]: m[1] for t in texts(card) for m in _MD_LINK.finditer(t)}
+
+
+def schema_problems(card: dict) -> list[str]:
+    """Every leaf error (the schema's top-level anyOf wraps them all into one)."""
+    def leaves(err: jsonschema.ValidationError) -> Iterator[str]:
+        if not err.context:
+            yield f"{'/'.join(map(str, err.absolute_path))}: {err.message}"
+        for sub in err.context:
+            yield from leaves(sub)
+    return [leaf for err in VALIDATOR.iter_errors(card) for leaf in leaves(err)]
+
+
+def assert_valid(msg: CardMessage) -> None:
+    problems = schema_problems(msg.card)
+    assert not problems, problems[:10]
+    assert msg.card["version"] == "1.5"
+    assert msg.summary and "\n" not in msg.summary
+    json.dumps(msg.card)  # plain JSON, nothing the connector cannot serialise
+
+
+ALL_CARDS = {
+    "attendee": lambda: meeting_card(graph_meeting(), BERLIN, now=NOW),
+    "organizer": lambda: meeting_card(graph_meeting(), BERLIN, organizer_view=True,
+                                      refresh_user_ids=["29:1abc"], now=NOW),
+    "no-audio-no-passcode-utc": lambda: meeting_card(
+        graph_meeting(audio=None, passcode=None), UserTime(), now=NOW),
+    "ended": lambda: meeting_card(graph_meeting(ended=True), BERLIN, now=NOW),
+    "invited": lambda: meeting_card(graph_meeting(
+        attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited"), BERLIN, now=NOW),
+    "new-meeting": lambda: new_meeting_card(default_minutes=15),
+    "help": lambda: help_card(),
+    "help-reason": lambda: help_card("I didn't recognise “hello”"),
+    "error": lambda: error_card(describe(GraphThrottled(request_id="rid-1"))),
+    "consent": lambda: consent_card(describe(ConsentRequired()),
+                                    admin_consent_url="https://login.microsoftonline.com/x"),
+}
+
+
+@pytest.mark.parametrize("name", ALL_CARDS)
+def test_every_card_is_valid_adaptive_card_1_5(name: str) -> None:
+    assert_valid(ALL_CARDS[name]())
+
+
+def test_the_schema_rejects_what_teams_would_drop() -> None:
+    """The validator is live: a 1.6-only property and a misspelt one are reported."""
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": [
+        {"type": "Input.Text", "id": "x", "labelPosition": "inline"},
+        {"type": "TextBlock", "text": "x", "colour": "Attention"}]}
+    problems = " ".join(schema_problems(card))
+    assert "'labelPosition' was unexpected" in problems and "'colour' was unexpected" in problems
+
+
+def test_cards_do_not_import_botbuilder() -> None:
+    code = ("import sys, cards, cards.actions; "
+            "sys.exit(any(m.startswith(('botbuilder', 'botframework')) for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+# --- the meeting card -------------------------------------------------------------------------
+def test_meeting_card_attendee_view() -> None:
+    card = meeting_card(graph_meeting(), BERLIN, now=NOW).card
+    assert texts(card)[0] == "Budget review"
+    assert "Today 14:30–15:00 (Europe/Berlin)" in texts(card)
+    joins = [a for a in of_type(card, "Action.OpenUrl") if a["title"] == "Join meeting"]
+    assert [a["url"] for a in joins] == [JOIN_URL]
+    assert facts(card) == {"Meeting ID": "123 456 789 012", "Passcode": "hK3x9Q"}
+    assert not of_type(card, "Action.Execute") and "refresh" not in card
+    assert any("isn't on anyone's calendar" in t for t in texts(card))
+
+
+def test_every_dial_in_number_is_a_one_tap_link_with_the_conference_id() -> None:
+    card = meeting_card(graph_meeting(), BERLIN, now=NOW).card
+    tel = {url: shown for url, shown in links(card).items() if url.startswith("tel:")}
+    assert set(tel) == {"tel:+12525634478,,2425999#", "tel:+442071234567,,2425999#",
+                        "tel:+18666390588,,2425999#"}
+    assert tel["tel:+12525634478,,2425999#"] == "+1 252-563-4478,,2425999#"
+    assert links(card)[DIALIN_URL] == "Find a local number"
+    assert any("Conference ID: 2425999#" in t for t in texts(card))
+    toll_free = next(t for t in texts(card) if "tel:+18666390588" in t)
+    assert toll_free.endswith("toll-free")
+
+
+def test_meeting_without_audio_or_passcode_explains_instead() -> None:
+    card = meeting_card(graph_meeting(audio=None, passcode=None), BERLIN, now=NOW).card
+    assert not any(url.startswith("tel:") for url in links(card))
+    assert "No dial-in: the organizer has no Audio Conferencing licence." in texts(card)
+    assert facts(card) == {"Meeting ID": "123 456 789 012"}
+
+
+def test_audio_without_conference_id_dials_the_bare_number() -> None:
+    audio = AudioConferencing(toll_numbers=("+12525634478",))
+    card = meeting_card(graph_meeting(audio=audio), BERLIN, now=NOW).card
+    assert [u for u in links(card) if u.startswith("tel:")] == ["tel:+12525634478"]
+
+
+def test_unknown_time_zone_shows_utc_and_says_so() -> None:
+    card = meeting_card(graph_meeting(), UserTime(), now=NOW).card
+    assert "Today 13:30–14:00 (UTC — your time zone wasn't shared)" in texts(card)
+
+
+def test_times_name_the_day_relative_to_the_user() -> None:
+    tokyo = UserTime(ZoneInfo("Asia/Tokyo"), "Asia/Tokyo", True)
+    late = graph_meeting(start=datetime(2025, 3, 5, 14, 30, tzinfo=UTC),
+                         end=datetime(2025, 3, 5, 15, 30, tzinfo=UTC))
+    assert "Today 23:30 – Tomorrow 00:30 (Asia/Tokyo)" in texts(
+        meeting_card(late, tokyo, now=NOW).card)
+    later = graph_meeting(start=datetime(2025, 3, 7, 8, 0, tzinfo=UTC),
+                          end=datetime(2025, 3, 7, 9, 0, tzinfo=UTC))
+    assert "Fri 7 Mar 09:00–10:00 (Europe/Berlin)" in texts(
+        meeting_card(later, BERLIN, now=NOW).card)
+    next_year = graph_meeting(start=datetime(2026, 1, 2, 8, 0, tzinfo=UTC),
+                              end=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
+    assert "Fri 2 Jan 2026 09:00–10:00 (Europe/Berlin)" in texts(
+        meeting_card(next_year, BERLIN, now=NOW).card)
+
+
+def test_ended_meeting_has_no_join_or_buttons() -> None:
+    msg = meeting_card(graph_meeting(ended=True), BERLIN, organizer_view=True,
+                       refresh_user_ids=["29:1abc"], now=NOW)
+    assert "This meeting has ended" in texts(msg.card)
+    assert not of_type(msg.card, "Action.OpenUrl") and not of_type(msg.card, "Action.Execute")
+    assert JOIN_URL not in json.dumps(msg.card) and "ended" in msg.summary
+
+
+def test_invited_people_and_lobby_in_words() -> None:
+    meeting = graph_meeting(attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited")
+    assert "Invited: Ana and Ben · they skip the lobby" in texts(
+        meeting_card(meeting, BERLIN, now=NOW).card)
+    crowd = graph_meeting(attendees=tuple(Person(n) for n in "ABCDE"), lobby_scope="organization")
+    assert "Invited: A, B and 3 others · people in your organisation skip the lobby" in texts(
+        meeting_card(crowd, BERLIN, now=NOW).card)
+    everyone = graph_meeting(lobby_scope="everyone")
+    assert "Everyone skips the lobby" in texts(meeting_card(everyone, BERLIN, now=NOW).card)
+
+
+def test_user_text_cannot_add_links_or_formatting() -> None:
+    meeting = graph_meeting(subject="[Join here](https://evil.example) **now**",
+                            attendees=(Person("1. _Ana_"),))
+    card = meeting_card(meeting, BERLIN, now=NOW).card
+    assert "https://evil.example" not in links(card)
+    assert texts(card)[0] == r"\[Join here\](https://evil.example) \*\*now\*\*"
+    assert any(t.startswith(r"Invited: 1\. \_Ana\_") for t in texts(card))
+
+
+def test_organizer_view_has_extend_and_end_with_the_meeting_reference() -> None:
+    meeting = graph_meeting()
+    card = meeting_card(meeting, BERLIN, organizer_view=True, now=NOW).card
+    buttons = {a["title"]: a for a in card["actions"] if a["type"] == "Action.Execute"}
+    assert set(buttons) == {"Extend 15 min", "End meeting"}
+    for verb, button in ((actions.VERB_EXTEND, buttons["Extend 15 min"]),
+                         (actions.VERB_END, buttons["End meeting"])):
+        assert button["verb"] == button["data"]["verb"] == verb
+        assert button["data"]["meetingId"] == meeting.id
+        assert button["data"]["organizerId"] == meeting.organizer_id
+        assert button["data"]["externalId"] == meeting.external_id
+        assert button["fallback"] == {"type": "Action.Submit", "title": button["title"],
+                                      "data": button["data"]}
+    assert buttons["End meeting"]["style"] == "destructive"
+
+
+def test_refresh_lists_the_users_for_their_own_view() -> None:
+    card = meeting_card(graph_meeting(), BERLIN, refresh_user_ids=["29:1abc", "29:2def"],
+                        now=NOW).card
+    refresh = card["refresh"]
+    assert refresh["userIds"] == ["29:1abc", "29:2def"]
+    assert refresh["action"]["type"] == "Action.Execute"
+    assert refresh["action"]["verb"] == refresh["action"]["data"]["verb"] == actions.VERB_REFRESH
+    assert not of_type(card["actions"], "Action.Execute")  # still the attendee view
+    many = meeting_card(graph_meeting(), BERLIN, refresh_user_ids=[f"29:{i}" for i in range(80)],
+                        now=NOW).card
+    assert len(many["refresh"]["userIds"]) == 60  # Teams' limit for user-specific views
+
+
+# --- the card-action contract ------------------------------------------------------------------
+def _button(card: dict, title: str) -> dict:
+    return next(a for a in walk(card) if a.get("title") == title and "verb" in a)
+
+
+def test_a_click_reads_back_the_meeting_from_invoke_and_from_submit() -> None:
+    meeting = graph_meeting(attendees=(Person("Ana"),), lobby_scope="invited")
+    data = _button(meeting_card(meeting, BERLIN, organizer_view=True, now=NOW).card,
+                   "Extend 15 min")["data"]
+    invoke = {"action": {"type": "Action.Execute", "verb": "meeting.extend", "data": data},
+              "trigger": "manual"}
+    for value in (invoke, json.loads(json.dumps(data))):  # Action.Execute, Action.Submit
+        action = actions.read_action(value)
+        assert action.verb == actions.VERB_EXTEND and not action.automatic
+        got = action.meeting
+        assert (got.id, got.join_url, got.subject, got.organizer_id, got.external_id) == (
+            meeting.id, meeting.join_url, meeting.subject, meeting.organizer_id,
+            meeting.external_id)
+        assert got.start == meeting.start.replace(microsecond=0)
+        assert (got.meeting_code, got.passcode, got.audio) == (
+            meeting.meeting_code, meeting.passcode, meeting.audio)
+        assert [p.name for p in got.attendees] == ["Ana"] and got.lobby_scope == "invited"
+        assert action.user_time == BERLIN
+    redrawn = meeting_card(action.meeting, action.user_time, now=NOW).card
+    assert links(redrawn) == links(meeting_card(meeting, BERLIN, now=NOW).card)
+
+
+def test_an_automatic_refresh_is_marked() -> None:
+    card = meeting_card(graph_meeting(), UserTime(), refresh_user_ids=["29:1"], now=NOW).card
+    value = {"action": card["refresh"]["action"], "trigger": "automatic"}
+    action = actions.read_action(value)
+    assert action.verb == actions.VERB_REFRESH and action.automatic
+    assert action.user_time is None  # the card was drawn without a known zone
+
+
+def _ref() -> dict:
+    return actions.action_data(actions.VERB_END, actions.meeting_ref(graph_meeting(), BERLIN))
+
+
+@pytest.mark.parametrize("value", [
+    None, "meeting.end", [], {}, {"verb": 3}, {"verb": "meeting.delete"},
+    {"action": "meeting.end"}, {"action": {"type": "Action.Submit", "verb": "meeting.end"}},
+    {"action": {"type": "Action.Execute", "verb": "meeting.end", "data": "x"}},
+    {"verb": "meeting.end"},
+    _ref() | {"meetingId": ""}, _ref() | {"start": "yesterday"},
+    _ref() | {"start": "2025-03-05T13:30:00"}, _ref() | {"end": "2025-03-05T12:00:00Z"},
+    _ref() | {"joinUrl": "http://teams.microsoft.com/l/x"}, _ref() | {"subject": 5},
+    _ref() | {"audio": {"toll": "+12525634478"}}, _ref() | {"audio": []},
+    _ref() | {"invited": ["Ana", 1]}, _ref() | {"tz": "Mars/Olympus"}, _ref() | {"tz": "../x"},
+    {"verb": "meeting.create", "minutes": "45"}, {"verb": "meeting.create", "minutes": True},
+    {"verb": "meeting.create", "minutes": 30.0}, {"verb": "meeting.create", "subject": ["x"]},
+], ids=repr)
+def test_malformed_actions_are_refused(value: Any) -> None:
+    with pytest.raises(BadCardAction):
+        actions.read_action(value)
+
+
+# --- the new-meeting card ---------------------------------------------------------------------
+def test_new_meeting_card_offers_lengths_subject_and_meet_now() -> None:
+    card = new_meeting_card(default_minutes=60).card
+    (choice,) = of_type(card, "Input.ChoiceSet")
+    assert [c["value"] for c in choice["choices"]] == ["15", "30", "60"]
+    assert choice["value"] == "60" and choice["id"] == actions.INPUT_MINUTES
+    (subject,) = of_type(card, "Input.Text")
+    assert subject["id"] == actions.INPUT_SUBJECT and not subject.get("isRequired")
+    button = _button(card, "Meet now")
+    assert button["type"] == "Action.Execute" and button["verb"] == actions.VERB_CREATE
+    with pytest.raises(ValueError):
+        new_meeting_card(default_minutes=45)
+
+
+def test_a_form_click_becomes_a_meeting_request() -> None:
+    data = _button(new_meeting_card().card, "Meet now")["data"]
+    typed = data | {"minutes": "15", "subject": "  Budget   review "}  # the client merges inputs
+    action = actions.read_action({"action": {"type": "Action.Execute", "verb": data["verb"],
+                                             "data": typed}})
+    assert (action.verb, action.minutes, action.subject) == ("meeting.create", 15, "Budget review")
+    request = actions.request_from_form(action.data, now=NOW, user_time=BERLIN)
+    assert request.duration == timedelta(minutes=15) and request.start == NOW
+    assert request.subject == "Budget review" and request.subject_given and request.starts_now
+    untitled = actions.request_from_form(data | {"subject": " "}, now=NOW, user_time=BERLIN)
+    assert not untitled.subject_given and untitled.duration == timedelta(minutes=30)
+    with pytest.raises(ParseError):
+        actions.request_from_form(data | {"subject": "x" * 400}, now=NOW, user_time=BERLIN)
+
+
+def test_form_key_is_stable_per_choice() -> None:
+    a = {"verb": "meeting.create", "minutes": "30", "subject": "Budget"}
+    assert actions.form_key("act-1", a) == actions.form_key("act-1", dict(a))
+    assert actions.form_key("act-1", a) != actions.form_key("act-1", a | {"minutes": "60"})
+    assert actions.form_key("act-1", a) != actions.form_key("act-2", a)
+
+
+# --- help, errors, consent --------------------------------------------------------------------
+def test_help_card_lists_the_grammar_and_leads_with_the_reason() -> None:
+    card = help_card().card
+    shown = " ".join(texts(card))
+    for example in ("meet", "meet now 30m about budget review",
+                    "meet tomorrow 9:30 for 1h about planning with @Ana", "meet at 3pm",
+                    "meet in 10 min for 20 min about X", "meet with everyone about all hands",
+                    "sign out", "help"):
+        assert f"**{example}**" in shown
+    msg = help_card("I didn't recognise “hello”")
+    assert texts(msg.card)[0] == "I didn't recognise “hello”"
+    assert msg.summary.startswith("I didn't recognise “hello”. ")
+
+
+def test_error_card_shows_title_text_example_and_request_id() -> None:
+    msg = error_card(UserMessage("I couldn't read that", "Type `help` for examples.",
+                                 example="meet now 30m about budget review", request_id="rid-9"))
+    shown = texts(msg.card)
+    assert shown[0] == "I couldn't read that"
+    assert "Type **help** for examples." in shown  # no code spans in Adaptive Card markdown
+    assert "Try: **meet now 30m about budget review**" in shown
+    assert "Request ID: rid-9" in shown
+    assert "`" not in msg.summary and "rid-9" not in msg.summary
+    plain = error_card(UserMessage("Teams is busy right now", "Try again in a minute."))
+    assert not any(t.startswith(("Try:", "Request ID")) for t in texts(plain.card))
+
+
+def test_consent_card_offers_the_admin_link_only_when_there_is_one() -> None:
+    url = "https://login.microsoftonline.com/contoso.onmicrosoft.com/adminconsent?client_id=x"
+    err = ConsentRequired(admin_consent_url=url)
+    card = consent_card(describe(err), admin_consent_url=err.admin_consent_url).card
+    assert [(a["title"], a["url"]) for a in of_type(card, "Action.OpenUrl")] == [
+        ("Ask your admin", url)]
+    assert not of_type(consent_card(describe(ConsentRequired())).card, "Action.OpenUrl")

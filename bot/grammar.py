@@ -25,7 +25,7 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,8 +44,9 @@ MIN_DURATION = timedelta(minutes=1)
 MAX_DURATION = timedelta(hours=24)
 # A start this far in the past is still "now-ish" (slow typing, clock skew); beyond it, refused.
 PAST_GRACE = timedelta(minutes=5)
-# Graph expires an online meeting 60 days after its start/end (graph-contract.md §3), so a link
-# made for later than that could be dead before it is used.
+# Graph keeps an online meeting for 60 days after its start/end (Microsoft Graph onlineMeeting
+# resource, `expiryDateTime`); we take the same window as the farthest a typed "meet" may reach:
+# months ahead is more likely a slip ("in 90 days" for "90 min") than a plan.
 MAX_AHEAD = timedelta(days=60)
 # Exchange limits an item subject to 255 characters; leave room for the router's decorations.
 # Longer subjects are refused, not trimmed: a pasted paragraph is almost always a mistake, and
@@ -104,7 +105,7 @@ def _clean(text: str, mentions: Sequence[Mention]) -> tuple[str, list[_Mentioned
                 inner = html.unescape(tag[1]).strip()
                 mention = by_text.get(tag[0]) or by_name.get(inner.casefold())
                 if mention is None:
-                    return inner
+                    return tag[1]  # unescaped below with the rest of the text
                 if mention.is_bot:
                     return " "
                 people.append(_Mentioned(mention.person, inner))
@@ -170,10 +171,8 @@ class _Tok(NamedTuple):
 
 def _tokenize(text: str, pos: int) -> list[_Tok]:
     tokens = []
-    while (m := _TOKEN.match(text, pos)) and m.end() > pos:
+    while m := _TOKEN.match(text, pos):  # every character belongs to some token kind
         kind = m.lastgroup
-        if kind is None:  # only trailing whitespace was left
-            break
         start, pos = m.start(kind), m.end()
         tokens.append(_Tok(kind, m[kind].lower(), start, pos, m))
     return tokens
@@ -264,7 +263,7 @@ class _Spec:
     day: str | None = None  # lower-cased day word
     day_next: bool = False
     day_span: tuple[int, int] | None = None
-    time: time | None = None
+    clock: time | None = None  # time of day
     time_span: tuple[int, int] | None = None
     duration: timedelta | None = None
     duration_span: tuple[int, int] | None = None
@@ -275,10 +274,10 @@ class _Spec:
     def shown(self, span: tuple[int, int]) -> str:
         return _display(self.text[span[0]:span[1]], self.people)
 
-    def example(self, span: tuple[int, int], replacement: str = "", at: int | None = None) -> str:
-        """The user's own command with `span` replaced (or `replacement` inserted at `at`);
-        `parse` checks it and falls back to the stock example if it does not parse."""
-        a, b = (at, at) if at is not None else span
+    def example(self, span: tuple[int, int], replacement: str = "") -> str:
+        """The user's own command with `span` replaced (an empty span inserts); `parse` checks
+        it and falls back to the stock example if it does not parse."""
+        a, b = span
         return " ".join(f"{self.text[:a]} {replacement} {self.text[b:]}".split())
 
 
@@ -322,9 +321,10 @@ class _Reader:
             self.i += 1
             self.set_offset(tok, nxt)
         elif tok.low in _PAST_DAYS:
-            span = (tok.start, nxt.end if tok.low == "last" and nxt else tok.end)
-            self.fail(f"“{self.spec.shown(span)}” is in the past",
-                      self.spec.example(span, "9am" if self.spec.day else "tomorrow"))
+            last_weekday = tok.low == "last" and nxt is not None and nxt.low in _WEEKDAYS
+            span = (tok.start, nxt.end if last_weekday else tok.end)
+            fix = f"next {nxt.low}" if last_weekday else "9am" if self.spec.day else "tomorrow"
+            self.fail(f"“{self.spec.shown(span)}” is in the past", self.spec.example(span, fix))
         elif self.day_at_cursor():
             return True
         elif tok.low == "with":
@@ -375,7 +375,7 @@ class _Reader:
             self.conflict("times", s.time_span, span)
         if s.now or s.offset_span:
             self.conflict("start times", s.now or s.offset_span, span)
-        s.time, s.time_span = self.time_of(value, span), span
+        s.clock, s.time_span = self.time_of(value, span), span
 
     def day_at_cursor(self) -> bool:
         """Consume `[next|this|on] day` if it is at the cursor."""
@@ -413,7 +413,7 @@ class _Reader:
                       s.example(span, "15m"))
         if duration > MAX_DURATION:
             self.fail(f"“{s.shown(span)}” is too long: a meeting can last at most 24 hours",
-                      s.example(span, "for 2h" if kw.low == "for" else "2h"))
+                      s.example(span, "for 24h" if kw.low == "for" else "24h"))
         s.duration, s.duration_span = duration, span
 
     def duration_of(self, tok: _Tok, span: tuple[int, int]) -> timedelta:
@@ -526,7 +526,7 @@ def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
     duration = spec.duration or DEFAULT_DURATION
     if spec.offset is not None:
         start_utc = now_utc + spec.offset
-    elif spec.day or spec.time:
+    elif spec.day or spec.clock:
         start_utc = _wall_clock_start(spec, now_utc, user_time)
     else:
         start_utc = now_utc
@@ -534,7 +534,7 @@ def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
         span = spec.offset_span or spec.day_span or spec.time_span
         raise ParseError(f"“{spec.shown(span)}” is too far ahead: I can schedule meetings up "
                          f"to 60 days ahead", spec.example(span, "tomorrow 9am"))
-    starts_now = spec.offset is None and not (spec.day or spec.time)
+    starts_now = spec.offset is None and not (spec.day or spec.clock)
     return MeetingRequest(
         subject=spec.subject or DEFAULT_SUBJECT,
         start=start_utc.astimezone(tz),
@@ -549,7 +549,7 @@ def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
 def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> datetime:
     """A day and/or time of day in the user's zone, as a UTC instant."""
     tz = user_time.tz
-    if spec.time is None:
+    if spec.clock is None:
         raise ParseError(f"“{spec.shown(spec.day_span)}” needs a time of day",
                          spec.example(spec.day_span, f"{spec.shown(spec.day_span)} 9am"))
     today = now_utc.astimezone(tz).date()
@@ -565,23 +565,28 @@ def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> da
     if start < now_utc - PAST_GRACE:
         # Deliberately an error, not silently tomorrow: "at 9am" typed at 10:00 is more likely
         # a slip than a wish for tomorrow, and a meeting on the wrong day is worse than a retry.
-        when = f"{spec.time.hour}:{spec.time.minute:02d}"
+        when = _hm(spec.clock)
         fix = (spec.example(spec.day_span, "tomorrow") if spec.day_span
-               else spec.example(spec.time_span, "tomorrow", at=spec.time_span[0]))
+               else spec.example((spec.time_span[0], spec.time_span[0]), "tomorrow"))
         raise ParseError(f"{when} has already passed today", fix)
     return start
 
 
-def _in_zone(day: date, spec: _Spec, tz, zone_name: str) -> datetime:
-    """Wall-clock `day` + spec.time in `tz`, as UTC; refuses times a DST jump skips."""
-    wall = datetime.combine(day, spec.time)
+def _in_zone(day: date, spec: _Spec, tz: tzinfo, zone_name: str) -> datetime:
+    """Wall-clock `day` + spec.clock in `tz`, as UTC; refuses times a DST jump skips."""
+    wall = datetime.combine(day, spec.clock)
     start = wall.replace(tzinfo=tz).astimezone(UTC)
     if start.astimezone(tz).replace(tzinfo=None) != wall:
         shifted = start.astimezone(tz)
         raise ParseError(
-            f"{wall:%H:%M} doesn't exist on {wall:%A %d %B} in {zone_name}: the clocks skip it",
-            spec.example(spec.time_span, f"at {shifted:%H:%M}"))
+            f"{_hm(wall)} doesn't exist on {wall:%A} {wall.day} {wall:%B} in {zone_name}: "
+            "the clocks jump past it",
+            spec.example(spec.time_span, f"at {_hm(shifted)}"))
     return start
+
+
+def _hm(t: time | datetime) -> str:
+    return f"{t.hour}:{t.minute:02d}"
 
 
 def _unique(people: list[Person]) -> tuple[Person, ...]:

@@ -106,7 +106,8 @@ GOOD = [
     ("1-hour-30-minutes", "meet 1 hour 30 minutes", UNKNOWN, Ok(NOW_U, 90)),
     ("an-hour", "meet an hour", UNKNOWN, Ok(NOW_U, 60)),
     ("an-hour-and-a-half", "meet for an hour and a half", UNKNOWN, Ok(NOW_U, 90)),
-    ("quarter-of-an-hour", "meet quarter of an hour about coffee", UNKNOWN, Ok(NOW_U, 15, "coffee")),
+    ("quarter-of-an-hour", "meet quarter of an hour about coffee", UNKNOWN,
+     Ok(NOW_U, 15, "coffee")),
     ("two-hours-words", "meet two hours", UNKNOWN, Ok(NOW_U, 120)),
     ("for-1:30-as-length", "meet for 1:30", UNKNOWN, Ok(NOW_U, 90)),
     ("24h-is-the-limit", "meet 24h", UNKNOWN, Ok(NOW_U, 24 * 60)),
@@ -117,7 +118,8 @@ GOOD = [
     ("meeting-verb", "meeting in 5 minutes", UNKNOWN, Ok("2025-03-10 09:05", starts_now=False)),
     ("for-lunch-is-subject", "meet for lunch", UNKNOWN, Ok(NOW_U, 30, "for lunch")),
     ("on-as-subject-intro", "meet now on budget", UNKNOWN, Ok(NOW_U, 30, "budget")),
-    ("on-friday-is-a-day", "meet on friday 2pm about retro", UNKNOWN, Ok("2025-03-14 14:00", 30, "retro")),
+    ("on-friday-is-a-day", "meet on friday 2pm about retro", UNKNOWN,
+     Ok("2025-03-14 14:00", 30, "retro")),
     ("next-monday", "meet next monday 10am", UNKNOWN, Ok("2025-03-17 10:00")),
     ("at-noon-tomorrow", "meet at noon tomorrow", UNKNOWN, Ok("2025-03-11 12:00")),
     ("9.30am-dot", "meet tomorrow at 9.30am", UNKNOWN, Ok("2025-03-11 09:30")),
@@ -130,7 +132,8 @@ GOOD = [
      Ok(NOW_B, 30, "MeetBot pricing")),
     ("nbsp-and-trailing-dot", "<at>MeetBot</at>&nbsp;meet now.", BERLIN, Ok(NOW_B, 30)),
     ("split-mention-one-attendee",
-     "<at>MeetBot</at> meet now with <at>Ana</at> <at>Lopez</at>, <at>Ben Ode</at> and <at>Ana</at>",
+     "<at>MeetBot</at> meet now with <at>Ana</at> <at>Lopez</at>, <at>Ben Ode</at> "
+     "and <at>Ana</at>",
      BERLIN, Ok(NOW_B, attendees=("aad-ana", "aad-ben"), scope=AttendeeScope.MENTIONED)),
     ("mention-in-subject-shows-tag", "meet about <at>Ana</at> <at>Lopez</at>'s farewell", BERLIN,
      Ok(NOW_B, 30, "Ana Lopez's farewell")),
@@ -161,11 +164,11 @@ BAD = [
     ("time-13pm", "meet 13pm", BERLIN, Bad("13pm")),
     ("ambiguous-hour", "meet at 3", BERLIN, Bad("at 3", "3pm")),
     ("zero-minutes", "meet 0m", BERLIN, Bad("0m")),
-    ("25-hours", "meet 25h", BERLIN, Bad("25h")),
+    ("25-hours", "meet 25h", BERLIN, Bad("25h", "meet 24h")),
     ("negative", "meet for -5 min", BERLIN, Bad("-5 min", "meet for 5 min")),
     ("two-days-long", "meet at 3pm for 2 days", BERLIN, Bad("2 days", "meet at 3pm for")),
     ("tomorrow-yesterday", "meet tomorrow yesterday", BERLIN, Bad("yesterday")),
-    ("last-monday", "meet last monday 3pm", BERLIN, Bad("last monday")),
+    ("last-monday", "meet last monday 3pm", BERLIN, Bad("last monday", "meet next monday 3pm")),
     ("two-starts", "meet in 10 min at 3pm", BERLIN, Bad("at 3pm", "meet in 10 min")),
     ("now-and-time", "meet now at 3pm about X", BERLIN, Bad("at 3pm", "meet now about X")),
     ("two-durations", "meet 30m 45m", BERLIN, Bad("45m", "meet 30m")),
@@ -183,7 +186,7 @@ BAD = [
     ("about-nothing", "meet now about", BERLIN, Bad("about")),
     ("in-seconds", "meet in 30s", BERLIN, Bad("30s", "meet in 30 min")),
     ("for-a-time", "meet for 3pm", BERLIN, Bad("for 3pm")),
-    ("la-dst-gap", "meet tomorrow 2:30am", LA, Bad("02:30", "03:30")),
+    ("la-dst-gap", "meet tomorrow 2:30am", LA, Bad("2:30", "at 3:30")),
     ("la-past", "meet at 7pm", LA, Bad("19:00", "tomorrow")),
     ("kolkata-past", "meet at 2pm", KOLKATA, Bad("14:00", "meet tomorrow at 2pm")),
     ("mention-kept-in-example", "meet 30m 45m with <at>Ana</at>", BERLIN,
@@ -308,3 +311,12 @@ def test_any_meet_text_gives_a_valid_request_or_a_parse_error(words: list[str],
         assert timedelta(minutes=1) <= _elapsed(req) <= timedelta(hours=24)
         assert now - timedelta(minutes=5) <= req.start <= now + timedelta(days=60)
         assert 0 < len(req.subject) <= 250
+
+
+def test_a_repeated_hour_on_fall_back_day_means_the_first_one() -> None:
+    # LA clocks go back Sun 2025-11-02 02:00 PDT -> 01:00 PST; 01:30 happens twice.
+    req = parse("meet tomorrow 1:30am for 1h", now=datetime(2025, 11, 1, 19, 0, tzinfo=UTC),
+                user_time=user_time_from(LA))
+    assert isinstance(req, MeetingRequest)
+    assert _wall(req.start.astimezone(UTC)) == "2025-11-02 08:30"  # 01:30 PDT (-07:00)
+    assert _wall(req.end) == "2025-11-02 01:30" and _elapsed(req) == timedelta(hours=1)

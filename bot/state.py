@@ -60,7 +60,8 @@ class KeyValueStore(Protocol):
 
     async def compare_and_set(self, key: str, expected: bytes | None, value: bytes, *,
                               ttl: float | None = None) -> bool:
-        """Atomic: store `value` only if the current value is `expected` (None = absent)."""
+        """Atomic: store `value` only if the current value is `expected` (None = absent). As
+        with set_if_absent, values unique per writer keep a retried call exact."""
         ...
 
     async def compare_and_delete(self, key: str, expected: bytes) -> bool:
@@ -286,7 +287,7 @@ class SecretBox:
             raise ValueError("SecretBox needs at least one Fernet key")
         try:
             self._fernet = MultiFernet([Fernet(k.strip()) for k in keys])
-        except ValueError:  # the message would not contain the key, but be explicit anyway
+        except ValueError:  # name the setting; `from None` keeps key material out of tracebacks
             raise ValueError("STATE_ENCRYPTION_KEY holds a value that is not a Fernet key "
                              "(32 url-safe base64-encoded bytes)") from None
 

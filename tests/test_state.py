@@ -176,7 +176,7 @@ async def test_store_lock_excludes_and_gives_up(backend: Backend) -> None:
 
 
 # --- Redis only ------------------------------------------------------------------------------
-async def test_prefixes_isolate_stores_sharing_one_redis(redis_url: str) -> None:  # noqa: F811
+async def test_prefixes_isolate_stores_sharing_one_redis(redis_url: str) -> None:
     first, second = _prefix(), _prefix()
     a, b = RedisStore(redis_url, prefix=first), RedisStore(redis_url, prefix=second)
     try:
@@ -192,7 +192,7 @@ async def test_prefixes_isolate_stores_sharing_one_redis(redis_url: str) -> None
         await b.close()
 
 
-async def test_sealed_values_hold_no_plaintext_at_rest(redis_url: str) -> None:  # noqa: F811
+async def test_sealed_values_hold_no_plaintext_at_rest(redis_url: str) -> None:
     prefix = _prefix()
     store = open_store(redis_url, encryption_keys=[Fernet.generate_key().decode()], prefix=prefix)
     try:
@@ -211,7 +211,7 @@ async def test_sealed_values_hold_no_plaintext_at_rest(redis_url: str) -> None: 
         await store.close()
 
 
-async def test_key_rotation(redis_url: str) -> None:  # noqa: F811
+async def test_key_rotation(redis_url: str) -> None:
     old, new = Fernet.generate_key(), Fernet.generate_key()
     prefix = _prefix()
     before = EncryptedStore(RedisStore(redis_url, prefix=prefix), SecretBox([old]))
@@ -230,7 +230,7 @@ async def test_key_rotation(redis_url: str) -> None:  # noqa: F811
             await store.close()
 
 
-async def test_dedupe_across_two_instances(redis_url: str) -> None:  # noqa: F811
+async def test_dedupe_across_two_instances(redis_url: str) -> None:
     prefix = _prefix()
     one, two = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
     try:
@@ -243,7 +243,7 @@ async def test_dedupe_across_two_instances(redis_url: str) -> None:  # noqa: F81
         await two.close()
 
 
-async def test_survives_redis_restart(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_survives_redis_restart(redis_server: RedisServer) -> None:
     store = RedisStore(redis_server.url, prefix=_prefix(), timeout=0.5)
     try:
         await store.set("k", b"v")
@@ -303,7 +303,7 @@ class ReplyDropper:
         await asyncio.gather(upstream(), downstream(), return_exceptions=True)
 
 
-async def test_lost_replies_are_not_mistaken_for_losing(redis_url: str) -> None:  # noqa: F811
+async def test_lost_replies_are_not_mistaken_for_losing(redis_url: str) -> None:
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     async with ReplyDropper(port) as proxy:
         store = RedisStore(f"redis://127.0.0.1:{proxy.port}/0", prefix=_prefix())

@@ -25,9 +25,9 @@ _LOBBY = {
 }
 
 # Built once: the parts every meeting card shares.
-_NO_CALENDAR = note("This meeting isn't on anyone's calendar.", spacing="None")
-_NO_AUDIO = note("No dial-in: the organizer has no Audio Conferencing licence.", spacing="Medium",
-                 separator=True)
+_NO_CALENDAR = "This meeting isn't on anyone's calendar."
+_FOOTER = [note(_NO_CALENDAR, spacing="Medium", separator=True)]
+_NO_AUDIO = note("No dial-in: the organizer has no Audio Conferencing licence.", spacing="Small")
 _DIAL_IN_HEADER = text("Dial in (audio only)", weight="Bolder", spacing="Medium", separator=True)
 _ENDED = text("This meeting has ended", color="Attention", weight="Bolder", spacing="Small")
 
@@ -75,7 +75,7 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, organizer_view: bool 
     """
     subject = meeting.subject or "Teams meeting"
     times = when(meeting.start, meeting.end, user_time, now or datetime.now(timezone.utc))
-    body: list[Card] = [title(md(subject)), note(times, spacing="None", size="Default")]
+    body: list[Card] = [title(md(subject)), text(times, isSubtle=True, spacing="None")]
     if meeting.ended:
         body.append(_ENDED)
         summary = f"{subject} · {times} · This meeting has ended."
@@ -94,15 +94,13 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, organizer_view: bool 
         body.append(_NO_AUDIO)
     invited = _invited(meeting)
     if invited:
-        body.append(note(invited, spacing="Medium", separator=True))
-        body.append(_NO_CALENDAR)
+        body += (note(invited, spacing="Medium", separator=True),
+                 note(_NO_CALENDAR, spacing="None"))
     else:
-        body.append(note(_NO_CALENDAR["text"], spacing="Medium", separator=True))
+        body += _FOOTER
 
     actions = [open_url("Join meeting", meeting.join_url, style="positive")]
-    ref = None
-    if organizer_view or refresh_user_ids:
-        ref = meeting_ref(meeting, user_time)
+    ref = meeting_ref(meeting, user_time) if organizer_view or refresh_user_ids else None
     if organizer_view:
         actions.append(execute(f"Extend {EXTEND_MINUTES} min", action_data(VERB_EXTEND, ref)))
         actions.append(execute("End meeting", action_data(VERB_END, ref), style="destructive"))

@@ -43,7 +43,7 @@ def help_card(reason: str | None = None) -> CardMessage:
     summary = _HELP_SUMMARY
     if reason:
         head = [title(reason), text("Here's what I can do:", spacing="Small")]
-        summary = f"{reason} {_HELP_SUMMARY}" if reason[-1] in ".!?" else f"{reason}. {_HELP_SUMMARY}"
+        summary = f"{reason.rstrip('.')}. {_HELP_SUMMARY}"
     return CardMessage(card(head + _HELP_BODY, fallback_text=summary), summary)
 
 

@@ -58,7 +58,8 @@ class MeetingRequest:
 
     @property
     def duration(self) -> timedelta:
-        return self.end - self.start
+        # Elapsed time, not wall-clock difference: a meeting may cross a DST change.
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -393,6 +393,7 @@ _FAULT_CODES = {429: ("TooManyRequests", "Please retry again later."),
 
 # --- app ---------------------------------------------------------------------------------------
 GRAPH_SIM = web.AppKey("graph_sim", GraphSim)
+PRINCIPAL = web.RequestKey("graph_principal", Principal)
 
 
 def create_graph_app(issuer: LocalIssuer, *, audience: str = GRAPH,
@@ -444,7 +445,7 @@ class _Handlers:
             if early is not None or fault.drop:
                 return self._finish(call, early, rid, crid)
         try:
-            request["principal"] = self._authenticate(request)
+            request[PRINCIPAL] = self._authenticate(request)
             response = await handler(request)
         except GraphProblem as p:
             response = error_response(p.status, p.code, p.message, rid, crid)
@@ -506,7 +507,7 @@ class _Handlers:
     # -- who is asking for whom --
     def _organizer(self, request: web.Request, *, write: bool) -> tuple[Principal, str]:
         """Checks permissions and the path user; returns the caller and the user the path names."""
-        p: Principal = request["principal"]
+        p: Principal = request[PRINCIPAL]
         path_user = request.match_info.get("user_id")
         if p.is_app:
             if path_user is None:
@@ -549,6 +550,8 @@ class _Handlers:
             raise GraphProblem(400, "BadRequest", "Unable to read JSON request payload.") from None
         if not isinstance(body, dict):
             raise GraphProblem(400, "BadRequest", "The request body must be a JSON object.")
+        if schema == "create" and "externalId" in body:  # contract §2 / I3: only createOrGet takes it
+            raise GraphProblem(400, "BadRequest", "externalId is not supported on create; use createOrGet.")
         if self.validators is not None:
             error = next(iter(sorted(self.validators[schema].iter_errors(body), key=str)), None)
             if error is not None:
@@ -580,8 +583,6 @@ class _Handlers:
     async def create(self, request: web.Request) -> web.Response:
         p, user = self._organizer(request, write=True)
         body = await self._body(request, "create")
-        if "externalId" in body:  # contract §2 / I3: only createOrGet takes it
-            raise GraphProblem(400, "BadRequest", "externalId is not supported on create; use createOrGet.")
         start, end = self._times(body)
         passcode = (body.get("joinMeetingIdSettings") or {}).get("isPasscodeRequired")
         meeting = self.sim.create(p.tenant_id, user, body, start=start, end=end,
@@ -604,7 +605,7 @@ class _Handlers:
 
     async def create_old(self, request: web.Request) -> web.Response:
         """The seed's app-token paths: organizer in the body, 2019 response shape."""
-        p: Principal = request["principal"]
+        p: Principal = request[PRINCIPAL]
         if not p.is_app:
             raise GraphProblem(403, "Forbidden", "This path needs an application token.")
         self._require(p, {READ_WRITE_ALL}, "role")

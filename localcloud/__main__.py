@@ -32,7 +32,8 @@ def _client(value: str) -> tuple[str, str]:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m localcloud",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--entra-port", type=int, default=0, help="0 = a free port")
     parser.add_argument("--connector-port", type=int, default=0)

@@ -1,7 +1,7 @@
 """Bot Connector service simulator (the `serviceUrl` a Teams bot replies to), as an aiohttp app.
 
-Contract: "Bot Connector API reference" (Microsoft Learn, bot-framework-rest-connector-api-reference)
-and the Teams additions used through botbuilder's TeamsInfo:
+Contract: "Bot Connector API reference" (Microsoft Learn,
+bot-framework-rest-connector-api-reference) and the Teams additions used through botbuilder's TeamsInfo:
 - POST   /v3/conversations                                   create conversation -> 201
          ConversationResourceResponse {id, activityId?, serviceUrl}
 - POST   /v3/conversations/{conversationId}/activities        send to conversation -> {id}

@@ -101,8 +101,8 @@ class _RefreshGrant:
 class EntraSim:
     """State of one simulated Entra ID; scriptable from tests."""
 
-    issuer: LocalIssuer
-    clients: dict[str, str]  # client_id -> secret
+    issuer: LocalIssuer = field(repr=False)
+    clients: dict[str, str] = field(repr=False)  # client_id -> secret
     app_id_uris: dict[str, set[str]] = field(default_factory=dict)
     app_tenant: str = "11111111-1111-4111-8111-111111111111"  # tid of app tokens on /common
     delegated_scopes: tuple[str, ...] = ("OnlineMeetings.ReadWrite",)  # what ".default" grants
@@ -110,9 +110,9 @@ class EntraSim:
     endorsements: tuple[str, ...] = DEFAULT_ENDORSEMENTS
     token_lifetime: int = 3600
     calls: Counter = field(default_factory=Counter)  # grant kind -> token requests
-    _consent_required: set[str] = field(default_factory=set)
-    _interaction_required: dict[str, str] = field(default_factory=dict)
-    _refresh: dict[str, _RefreshGrant] = field(default_factory=dict)
+    _consent_required: set[str] = field(default_factory=set, repr=False)
+    _interaction_required: dict[str, str] = field(default_factory=dict, repr=False)
+    _refresh: dict[str, _RefreshGrant] = field(default_factory=dict, repr=False)  # secrets
 
     # --- scripting -------------------------------------------------------------------------
     def require_consent(self, user_oid: str) -> None:

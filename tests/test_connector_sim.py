@@ -150,6 +150,8 @@ async def test_teams_paged_members_as_teamsinfo_reads_them(tls, entra, authed):
     assert isinstance(seen[0], TeamsChannelAccount)
     assert (seen[7].user_principal_name, seen[7].tenant_id, seen[7].user_role) == (
         "m7@contoso.example", TENANT, "user")
+    everyone = await client.conversations.get_conversation_members(CHANNEL_THREAD)
+    assert len(everyone) == 250
     one = await client.conversations.get_conversation_member(CHANNEL_THREAD, "29:member-42")
     assert TeamsChannelAccount().deserialize(one.serialize()).aad_object_id == \
         members[42]["aadObjectId"]
@@ -191,7 +193,8 @@ async def test_auth_mode_refuses_anything_but_the_bots_token(tls, entra, authed,
     url, sim = authed
     headers = {}
     if who == "other_app":
-        headers["Authorization"] = f"Bearer {credentials(tls, entra_url, OTHER_APP, OTHER_SECRET).get_access_token()}"
+        other = credentials(tls, entra_url, OTHER_APP, OTHER_SECRET)
+        headers["Authorization"] = f"Bearer {other.get_access_token()}"
     elif who == "wrong_audience":
         token = issuer.issue({"aud": "https://graph.microsoft.com", "appid": BOT_ID})
         headers["Authorization"] = f"Bearer {token}"

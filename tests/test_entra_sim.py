@@ -6,9 +6,11 @@ own event loop in a thread (`ThreadedServer`), like a remote service would.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import uuid
 
+import aiohttp
 import jwt
 import msal
 import pytest
@@ -106,8 +108,8 @@ def test_client_credentials_over_tls_then_from_msal_cache(tls, entra):
 
 
 def test_app_token_for_graph_carries_configured_roles(tls, issuer):
-    app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET},
-                           app_roles={"https://graph.microsoft.com": ("OnlineMeetings.ReadWrite.All",)})
+    roles = {"https://graph.microsoft.com": ("OnlineMeetings.ReadWrite.All",)}
+    app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET}, app_roles=roles)
     with ThreadedServer(app, tls.server_ssl_context()) as server:
         result = cca(tls, server.url).acquire_token_for_client(
             ["https://graph.microsoft.com/.default"])
@@ -251,6 +253,17 @@ def test_openid_configuration_and_endorsed_keys(tls, entra, issuer):
     assert all("msteams" in k["endorsements"] for k in keys)
     assert session.get(f"{base}/not-a-tenant/v2.0/.well-known/openid-configuration"
                        ).status_code == 400
+
+
+async def test_aiohttp_clients_trust_the_local_ca(tls, entra):
+    base, _ = entra
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/v1/.well-known/openidconfiguration",
+                            ssl=tls.client_ssl_context()) as resp:
+            assert (await resp.json())["issuer"] == "https://api.botframework.com"
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await http.get(f"{base}/v1/.well-known/openidconfiguration",
+                           ssl=ssl.create_default_context())
 
 
 @pytest.mark.parametrize("channel_token, service_url_matches, accepted", [

@@ -121,6 +121,11 @@ class OrganizerIdentityMissing(AuthError):
     """App-only mode needs the caller's aadObjectId, which the activity did not carry."""
 
 
+# --- state ---------------------------------------------------------------------------------
+class StorageUnavailable(MeetBotError):
+    """The shared state store (Redis) could not be reached (connection refused/lost, timeout)."""
+
+
 # --- card actions --------------------------------------------------------------------------
 class NotOrganizer(MeetBotError):
     """Someone other than the organizer clicked an organizer-only button."""
@@ -204,8 +209,8 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
         text = ("I need your permission to create Teams meetings for you. Select **Sign in** and "
                 "accept the request.")
         if err.admin_consent_url:
-            text += (" If your organisation requires an admin to approve apps, send them this "
-                     f"link: {err.admin_consent_url}")
+            text += (" If your organisation lets only admins approve apps, send your admin the "
+                     "approval link.")
         return UserMessage("Permission needed", text)
     if isinstance(err, PersonalAccountNotSupported):
         return UserMessage(
@@ -227,6 +232,9 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
             "`sign out` and then try once more.")
     if isinstance(err, SignInRequired):
         return UserMessage("Please sign in", "Sign in so I can create meetings as you.")
+    if isinstance(err, StorageUnavailable):
+        return UserMessage("I'm having trouble right now",
+                           "Part of my service is unavailable. Please try again in a minute.")
     if isinstance(err, NotOrganizer):
         return UserMessage(
             "Only the organizer can do that",

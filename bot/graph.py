@@ -116,7 +116,10 @@ class _TimedSession:
 # --- the client ----------------------------------------------------------------------------------
 class GraphClient:
     """One per process, over the app's aiohttp session. `user_id=None` calls `/me` (delegated
-    token); a user's Entra object id calls `/users/{id}` (app token + application access policy)."""
+    token); a user's Entra object id calls `/users/{id}` (app token + application access policy).
+
+    `on_event("graph_attempt", op=, status=, error=, latency=, attempt=, retry=)` is called once
+    per HTTP attempt (status None and error set when no answer came)."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str = "https://graph.microsoft.com",
                  *, deadline: float = 10.0, max_retry_after: float = 5.0, attempts: int = 4,

@@ -26,6 +26,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from .errors import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -34,10 +36,6 @@ T = TypeVar("T")
 # botbuilder state. Sealing "bf:" is for integrity as much as secrecy: bf_storage restores it
 # with jsonpickle, which must only ever see bytes this bot wrote (Fernet is authenticated).
 SEALED_PREFIXES: tuple[str, ...] = ("tokens:", "bf:")
-
-
-class StorageUnavailable(Exception):
-    """The shared store could not be reached (connection refused/lost, timeout)."""
 
 
 class LockBusy(TimeoutError):

@@ -21,7 +21,7 @@ from bot.bf_storage import ETagConflict, KeyValueStorage
 from bot.state import (Dedupe, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
                        RedisStore, SecretBox, StorageUnavailable, open_store, store_lock,
                        unique_token)
-from tests.redis_server import RedisServer, redis_server, redis_url  # noqa: F401 - fixtures
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.asyncio
 

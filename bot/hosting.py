@@ -1,0 +1,241 @@
+"""The aiohttp application: one factory builds it from Settings; long-lived resources (the HTTP
+session, the state store, the local cloud in demo mode) open and close in cleanup contexts.
+
+The Bot Framework edge lives here too: botbuilder's CloudAdapter with
+- request hygiene botbuilder lacks (it answers a body that is not JSON, or a bad token, with 500),
+- botbuilder's own JWT validation, unchanged, for every activity when MicrosoftAppId is set,
+- connector clients built once per serviceUrl on the shared session (bot/connector.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+
+import aiohttp
+import jwt
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector.auth import (AuthenticationConfiguration, BotFrameworkAuthentication,
+                                         BotFrameworkAuthenticationFactory,
+                                         PasswordServiceClientCredentialFactory)
+from msrest.exceptions import DeserializationError
+
+import cards
+
+from .config import Settings
+from .connector import PooledConnectorFactory
+from .errors import describe
+from .graph import GraphClient
+from .routing import MeetBot, card_activity
+from .service import MeetingService
+from .state import open_store
+from .tokens import LocalBroker, MsalBroker
+from .turnstate import TurnState
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+BOT = web.AppKey("bot", MeetBot)
+ADAPTER = web.AppKey("adapter", CloudAdapter)
+STORE = web.AppKey("store", object)
+LOCAL_GRAPH = web.AppKey("local_graph", object)
+
+
+class MeetBotAuthentication(BotFrameworkAuthentication):
+    """botbuilder's authentication for everything it checks; our pooled connectors for replies.
+
+    `authenticate_request` is botbuilder's (issuer, signature, audience, endorsements, the
+    serviceUrl claim); only the connector factory it returns is swapped, and the user-token
+    client (Bot Framework token service) is not built at all: sign-in uses our own
+    on-behalf-of exchange.
+    """
+
+    def __init__(self, inner: BotFrameworkAuthentication, connectors: PooledConnectorFactory):
+        self._inner = inner
+        self._connectors = connectors
+
+    async def authenticate_request(self, activity, auth_header):
+        result = await self._inner.authenticate_request(activity, auth_header)
+        result.connector_factory = self._connectors
+        return result
+
+    async def authenticate_streaming_request(self, auth_header, channel_id_header):
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity):
+        return self._connectors
+
+    async def create_user_token_client(self, claims_identity):
+        return None
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    async def authenticate_channel_request(self, auth_header: str):
+        return await self._inner.authenticate_channel_request(auth_header)
+
+
+def _bad(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": {"code": reason}}, status=status)
+
+
+class MeetBotAdapter(CloudAdapter):
+    """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500."""
+
+    async def process(self, request: web.Request, bot) -> web.Response:  # type: ignore[override]
+        if request.method != "POST":
+            return _bad(405, "MethodNotAllowed")
+        if request.content_type != "application/json":
+            return _bad(415, "UnsupportedMediaType")
+        try:
+            body = await request.json(loads=json.loads)
+        except web.HTTPRequestEntityTooLarge:
+            return _bad(413, "PayloadTooLarge")
+        except (ValueError, UnicodeDecodeError):
+            return _bad(400, "MalformedJson")
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            return _bad(400, "NotAnActivity")
+        try:
+            activity = Activity().deserialize(body)
+        except (DeserializationError, TypeError, ValueError, AttributeError):
+            return _bad(400, "MalformedActivity")
+        if not activity.type or not activity.conversation or not activity.service_url:
+            return _bad(400, "IncompleteActivity")
+        try:
+            auth = await self.bot_framework_authentication.authenticate_request(
+                activity, request.headers.get("Authorization", ""))
+        except (PermissionError, jwt.PyJWTError, LookupError, ValueError) as err:
+            log.info("unauthorized request: %s", type(err).__name__)
+            return _bad(401, "Unauthorized")
+        except Exception as err:  # botbuilder raises bare Exception for endorsement failures
+            if "endorsement" in str(err).lower() or "signing" in str(err).lower():
+                return _bad(401, "Unauthorized")
+            raise
+        invoke = await self.process_activity(auth, activity, bot.on_turn)
+        if invoke is None:
+            return web.Response(status=201 if activity.type == ActivityTypes.message else 200)
+        payload = invoke.body.serialize() if hasattr(invoke.body, "serialize") else invoke.body
+        return web.json_response(payload, status=int(invoke.status))
+
+
+def _client_ssl(settings: Settings) -> ssl.SSLContext | bool:
+    if not settings.ca_file:
+        return True
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(settings.ca_file)
+    return ctx
+
+
+def _bot_framework_authentication(settings: Settings) -> BotFrameworkAuthentication:
+    credentials = PasswordServiceClientCredentialFactory(
+        app_id=settings.app_id or None, password=settings.app_password or None,
+        tenant_id=settings.app_tenant_id or None)
+    return BotFrameworkAuthenticationFactory.create(
+        channel_service=settings.channel_service,
+        to_channel_from_bot_login_url=settings.to_channel_from_bot_login_url,
+        to_channel_from_bot_oauth_scope=settings.to_channel_from_bot_oauth_scope,
+        to_bot_from_channel_token_issuer=settings.to_bot_from_channel_token_issuer,
+        to_bot_from_channel_open_id_metadata_url=settings.to_bot_from_channel_openid_metadata_url,
+        credential_factory=credentials, auth_configuration=AuthenticationConfiguration())
+
+
+async def _start_local_graph(app: web.Application):
+    """Demo mode: the Graph simulator runs in this process on a free loopback port."""
+    from localcloud.graph_sim import GRAPH_SIM, create_graph_app
+    from localcloud.issuer import LocalIssuer
+
+    issuer = LocalIssuer()
+    graph_app = create_graph_app(issuer)
+    app[LOCAL_GRAPH] = graph_app[GRAPH_SIM]  # tests and operators can look inside
+    runner = web.AppRunner(graph_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp has no public getter
+    url = f"http://127.0.0.1:{port}"
+    log.info("demo mode: no MicrosoftAppId, so meetings are created in the local Graph "
+             "simulator at %s (nothing reaches Microsoft)", url)
+    return issuer, url, runner
+
+
+async def _resources(app: web.Application):
+    settings = app[SETTINGS]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, ssl=_client_ssl(settings),
+                                       ttl_dns_cache=300, keepalive_timeout=30),
+        json_serialize=json.dumps)
+    app[SESSION] = session
+    store = open_store(settings.redis_url, encryption_keys=list(settings.state_encryption_keys))
+    app[STORE] = store
+    local_runner = None
+    graph_root = settings.graph_root
+    if settings.demo:
+        if settings.graph_base_url:
+            from localcloud.issuer import LocalIssuer
+            broker = LocalBroker(LocalIssuer())
+        else:
+            issuer, graph_root, local_runner = await _start_local_graph(app)
+            broker = LocalBroker(issuer)
+    else:
+        broker = MsalBroker(
+            app_id=settings.app_id, secret=settings.app_password,
+            authority_host=settings.authority_host, app_tenant=settings.app_tenant_id,
+            graph_root=settings.graph_root, store=store,
+            app_only=settings.graph_auth.value == "app",
+            channel_login_url=settings.to_channel_from_bot_login_url,
+            channel_scope=settings.to_channel_from_bot_oauth_scope, ca_file=settings.ca_file)
+    graph = GraphClient(session, graph_root, deadline=settings.graph_deadline)
+    service = MeetingService(graph, broker, allowed_tenants=settings.allowed_tenants)
+    connectors = PooledConnectorFactory(session, broker.bot_token)
+    adapter = MeetBotAdapter(MeetBotAuthentication(_bot_framework_authentication(settings),
+                                                   connectors))
+    bot = MeetBot(service, TurnState(store, signin_url=f"{settings.authority(None)}"),
+                  sso_resource=settings.sso_resource, connection_name=settings.sso_connection_name,
+                  demo=settings.demo)
+    adapter.on_turn_error = _on_turn_error
+    app[ADAPTER], app[BOT] = adapter, bot
+    yield
+    await session.close()
+    await store.close()
+    if local_runner is not None:
+        await local_runner.cleanup()
+
+
+async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+    """Last resort: log the failure for operators, give the user a plain sentence."""
+    log.exception("unhandled error in turn", exc_info=error)
+    try:
+        await turn_context.send_activity(card_activity(cards.error_card(describe(error))))
+    except Exception:  # the connector itself may be what failed
+        log.warning("could not tell the user about the error")
+
+
+async def messages(request: web.Request) -> web.Response:
+    app = request.app
+    return await app[ADAPTER].process(request, app[BOT])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    store = request.app.get(STORE)
+    if store is not None and not await store.ping():
+        return web.json_response({"status": "unavailable", "store": "unreachable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+

@@ -1,0 +1,292 @@
+"""Turn routing: the one place that speaks botbuilder's activity model.
+
+It turns an activity into plain inputs (a Caller, the text, the user's time zone), hands them to
+the grammar and the MeetingService, and turns the results into card messages. Card JSON is built
+in cards/, user-facing words live in bot/errors.py.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from http import HTTPStatus
+
+from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import (Activity, ActivityTypes, Attachment, CardAction, OAuthCard,
+                               TokenExchangeInvokeResponse)
+from botframework.connector.token_api.models import TokenExchangeResource
+
+import cards
+from cards import actions
+
+from .errors import (BadCardAction, ConsentRequired, MeetBotError, ParseError, SignInRequired,
+                     describe)
+from .grammar import Mention, parse, user_time_from
+from .models import HelpRequest, MeetingRequest, Person, SignOutRequest
+from .service import DEMO_TENANT, Caller, MeetingService
+from .turnstate import TurnState
+
+log = logging.getLogger(__name__)
+
+ADAPTIVE = "application/vnd.microsoft.card.adaptive"
+OAUTH = "application/vnd.microsoft.card.oauth"
+
+
+def card_activity(msg: "cards.CardMessage") -> Activity:
+    """A message with one Adaptive Card; `summary` is what card-less clients show."""
+    return Activity(type=ActivityTypes.message, summary=msg.summary, text=None,
+                    attachments=[Attachment(content_type=ADAPTIVE, content=msg.card)])
+
+
+def invoke_card(msg: "cards.CardMessage") -> InvokeResponse:
+    """Universal Actions answer: the card that replaces the clicked one in place."""
+    return InvokeResponse(status=200, body={"statusCode": 200, "type": ADAPTIVE,
+                                            "value": msg.card})
+
+
+def invoke_message(text: str, status: int = 200) -> InvokeResponse:
+    return InvokeResponse(status=status, body={"statusCode": status,
+                                               "type": "application/vnd.microsoft.activity.message",
+                                               "value": text})
+
+
+class MeetBot(TeamsActivityHandler):
+    def __init__(self, service: MeetingService, state: TurnState, *, sso_resource: str = "",
+                 connection_name: str = "", demo: bool = False) -> None:
+        self.service = service
+        self.state = state
+        self.sso_resource = sso_resource
+        self.connection_name = connection_name
+        self.demo = demo
+
+    # --- activity -> plain inputs -----------------------------------------------------------
+    def caller(self, activity: Activity) -> Caller:
+        sender = activity.from_property
+        tenant = ((activity.conversation.tenant_id if activity.conversation else None)
+                  or ((activity.channel_data or {}).get("tenant") or {}).get("id")
+                  or (DEMO_TENANT if self.demo else ""))
+        oid = getattr(sender, "aad_object_id", None)
+        if self.demo and not oid:  # the Playground may omit it; one stable demo identity
+            oid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{sender.id if sender else ''}"))
+        return Caller(tenant_id=tenant, aad_object_id=oid, name=(sender.name or "") if sender else "",
+                      teams_id=sender.id if sender else "")
+
+    @staticmethod
+    def timezone_name(activity: Activity) -> str | None:
+        if activity.local_timezone:
+            return activity.local_timezone
+        for entity in activity.entities or ():
+            if entity.type == "clientInfo":
+                props = entity.additional_properties or {}
+                if props.get("timezone"):
+                    return props["timezone"]
+        return None
+
+    @staticmethod
+    def mentions(activity: Activity) -> list[Mention]:
+        bot_id = activity.recipient.id if activity.recipient else None
+        found = []
+        for entity in activity.entities or ():
+            if entity.type != "mention":
+                continue
+            props = entity.additional_properties or {}
+            who = props.get("mentioned") or {}
+            found.append(Mention(
+                text=props.get("text") or "",
+                person=Person(name=who.get("name") or "", teams_id=who.get("id"),
+                              aad_object_id=who.get("aadObjectId")),
+                is_bot=bool(bot_id) and who.get("id") == bot_id))
+        return found
+
+    # --- messages -------------------------------------------------------------------------
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.value and not (activity.text or "").strip():
+            await self._on_submit(turn_context)  # Action.Submit from an older client
+            return
+        user_time = user_time_from(self.timezone_name(activity))
+        try:
+            command = parse(activity.text or "", now=datetime.now(timezone.utc),
+                            user_time=user_time, mentions=self.mentions(activity))
+        except ParseError as err:
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return
+        if isinstance(command, HelpRequest):
+            await turn_context.send_activity(card_activity(cards.help_card(command.reason)))
+        elif isinstance(command, SignOutRequest):
+            await self._sign_out(turn_context)
+        elif isinstance(command, MeetingRequest):
+            await self._meet(turn_context, command, user_time)
+
+    async def _meet(self, turn_context: TurnContext, request: MeetingRequest, user_time) -> None:
+        activity = turn_context.activity
+        # Teams redelivers a slow turn; the second copy must not make a second card.
+        if not await self.state.first_delivery(activity):
+            log.info("duplicate delivery ignored", extra={"activity_id": activity.id})
+            return
+        await turn_context.send_activity(Activity(type=ActivityTypes.typing))
+        caller = self.caller(activity)
+        try:
+            meeting = await self.service.create(
+                caller, request, conversation_id=activity.conversation.id,
+                activity_id=activity.id or "")
+        except SignInRequired:
+            await self.state.save_pending(caller, activity)
+            await self._send_signin(turn_context)
+            return
+        except MeetBotError as err:
+            await self.state.forget_delivery(activity)  # let the user (or Teams) try again
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return
+        # Everyone in the conversation sees the join view; the organizer's client refreshes
+        # the card into the organizer view (Extend / End) through refresh.userIds.
+        personal = (activity.conversation.conversation_type or "personal") == "personal"
+        msg = cards.meeting_card(meeting, user_time, organizer_view=personal,
+                                 refresh_user_ids=[caller.teams_id])
+        await turn_context.send_activity(card_activity(msg))
+
+    async def _sign_out(self, turn_context: TurnContext) -> None:
+        caller = self.caller(turn_context.activity)
+        try:
+            await self.service.broker.sign_out(caller.key())
+        except MeetBotError as err:
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return
+        await turn_context.send_activity("You're signed out. I'll ask you to sign in next time.")
+
+    async def _send_signin(self, turn_context: TurnContext) -> None:
+        """OAuthCard with a tokenExchangeResource: Teams answers silently with a
+        signin/tokenExchange invoke carrying the user's SSO token."""
+        card = OAuthCard(
+            text="Sign in so I can create Teams meetings as you.",
+            connection_name=self.connection_name,
+            buttons=[CardAction(type="signin", title="Sign in", value=self.state.signin_url)],
+            token_exchange_resource=TokenExchangeResource(
+                id=str(uuid.uuid4()), uri=self.sso_resource, provider_id=None))
+        await turn_context.send_activity(Activity(
+            type=ActivityTypes.message, summary="Sign in to create meetings",
+            attachments=[Attachment(content_type=OAUTH, content=card)]))
+
+    # --- invokes ----------------------------------------------------------------------------
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        name = turn_context.activity.name
+        try:
+            if name == "adaptiveCard/action":
+                return await self._on_card_action(turn_context)
+            if name == "signin/tokenExchange":
+                return await self._on_token_exchange(turn_context)
+            if name in ("signin/verifyState", "signin/failure"):
+                return await self._on_signin_fallback(turn_context)
+        except MeetBotError as err:
+            log.info("invoke %s refused: %s", name, type(err).__name__)
+            return invoke_card(cards.error_card(describe(err)))
+        return await super().on_invoke_activity(turn_context)
+
+    async def _on_token_exchange(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        exchange_id, token = value.get("id"), value.get("token")
+        failed = TokenExchangeInvokeResponse(id=exchange_id, connection_name=self.connection_name,
+                                             failure_detail="The bot couldn't exchange the token.")
+        if not token or not isinstance(token, str):
+            return InvokeResponse(status=HTTPStatus.BAD_REQUEST, body=failed.serialize())
+        # Each signed-in Teams client sends one invoke with the same id: exchange once.
+        if not await self.state.first_exchange(activity, exchange_id):
+            return InvokeResponse(status=200, body=TokenExchangeInvokeResponse(
+                id=exchange_id, connection_name=self.connection_name).serialize())
+        caller = self.caller(activity)
+        try:
+            await self.service.broker.exchange(caller.key(), token)
+        except ConsentRequired as err:
+            # 412 makes Teams fall back to the card's sign-in (consent) button.
+            await turn_context.send_activity(card_activity(cards.consent_card(
+                describe(err), admin_consent_url=err.admin_consent_url)))
+            return InvokeResponse(status=HTTPStatus.PRECONDITION_FAILED, body=failed.serialize())
+        except MeetBotError as err:
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return InvokeResponse(status=HTTPStatus.PRECONDITION_FAILED, body=failed.serialize())
+        await self._resume_pending(turn_context, caller)
+        return InvokeResponse(status=200, body=TokenExchangeInvokeResponse(
+            id=exchange_id, connection_name=self.connection_name).serialize())
+
+    async def _resume_pending(self, turn_context: TurnContext, caller: Caller) -> None:
+        """Finish the command that waited for sign-in, without the user typing it again."""
+        pending = await self.state.take_pending(caller)
+        if pending is None:
+            await turn_context.send_activity("You're signed in. Type `meet` to start a meeting.")
+            return
+        original = turn_context.activity
+        turn_context.activity.text = pending.get("text")
+        turn_context.activity.id = pending.get("activityId") or original.id
+        turn_context.activity.local_timezone = pending.get("timezone")
+        turn_context.activity.entities = None
+        user_time = user_time_from(pending.get("timezone"))
+        try:
+            command = parse(pending.get("text") or "", now=datetime.now(timezone.utc),
+                            user_time=user_time, mentions=[])
+        except ParseError as err:
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return
+        if isinstance(command, MeetingRequest):
+            await self.state.forget_delivery(turn_context.activity)
+            await self._meet(turn_context, command, user_time)
+
+    async def _on_signin_fallback(self, turn_context: TurnContext) -> InvokeResponse:
+        # The magic-code fallback and client-side SSO failures (e.g. resourcematchfailed):
+        # tell the user plainly instead of ignoring them.
+        reason = (turn_context.activity.value or {}).get("code") if isinstance(
+            turn_context.activity.value, dict) else None
+        log.warning("sign-in fallback invoke %s (%s)", turn_context.activity.name, reason)
+        await turn_context.send_activity(
+            "Sign-in didn't finish in Teams. Please try again; if it keeps failing, ask your "
+            "admin to check the app's single sign-on set-up.")
+        return InvokeResponse(status=200, body={})
+
+    async def _on_card_action(self, turn_context: TurnContext) -> InvokeResponse:
+        value = turn_context.activity.value
+        return invoke_card(await self.handle_card_action(turn_context, actions.read_action(value)))
+
+    async def _on_submit(self, turn_context: TurnContext) -> None:
+        try:
+            msg = await self.handle_card_action(turn_context,
+                                                actions.read_action(turn_context.activity.value))
+        except MeetBotError as err:
+            msg = cards.error_card(describe(err))
+        await turn_context.send_activity(card_activity(msg))
+
+    async def handle_card_action(self, turn_context: TurnContext, action: actions.CardAction):
+        """One handler per card verb, shared by Action.Execute and Action.Submit."""
+        activity = turn_context.activity
+        caller = self.caller(activity)
+        user_time = action.user_time or user_time_from(self.timezone_name(activity))
+        if action.verb == actions.VERB_CREATE:
+            data = activity.value.get("action", {}).get("data", activity.value) \
+                if isinstance(activity.value, dict) else {}
+            request = actions.request_from_form(data, now=datetime.now(timezone.utc),
+                                                user_time=user_time)
+            meeting = await self.service.create(
+                caller, request, conversation_id=activity.conversation.id,
+                activity_id=actions.form_key(activity.reply_to_id or activity.id or "", data))
+            return cards.meeting_card(meeting, user_time, organizer_view=True,
+                                      refresh_user_ids=[caller.teams_id])
+        meeting = await self.state.latest(action.meeting)
+        is_organizer = bool(caller.aad_object_id) and caller.aad_object_id == meeting.organizer_id
+        if action.verb == actions.VERB_EXTEND:
+            meeting = await self.service.extend(caller, meeting, actions.EXTEND_MINUTES)
+        elif action.verb == actions.VERB_END:
+            meeting = await self.service.end(caller, meeting)
+        if action.verb != actions.VERB_REFRESH:
+            await self.state.remember(meeting)
+        return cards.meeting_card(meeting, user_time, organizer_view=is_organizer,
+                                  refresh_user_ids=[caller.teams_id] if is_organizer else [])
+
+    # --- conversation updates -----------------------------------------------------------
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await turn_context.send_activity(card_activity(cards.new_meeting_card()))
+
+    async def on_teams_members_added(self, members_added, team_info, turn_context: TurnContext):
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if any(m.id == bot_id for m in members_added or ()):
+            return  # the installation update already said hello
+        return None

@@ -1,0 +1,85 @@
+"""What the bot does, without Bot Framework types: who may ask, which token, which Graph call.
+
+The router turns an activity into a `Caller` and a command, calls this, and turns the result
+into cards. Moving to the Microsoft 365 Agents SDK would replace the router, not this.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from .errors import (GraphNotFound, MeetingGone, NotOrganizer, OrganizerIdentityMissing,
+                     TenantNotAllowed)
+from .graph import GraphClient, external_id_for
+from .models import Meeting, MeetingRequest
+from .tokens import TokenBroker, UserKey
+
+DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The person behind an activity."""
+
+    tenant_id: str
+    aad_object_id: str | None
+    name: str = ""
+    teams_id: str = ""
+
+    def key(self) -> UserKey:
+        if not self.aad_object_id:
+            raise OrganizerIdentityMissing("activity has no from.aadObjectId")
+        return UserKey(self.tenant_id, self.aad_object_id)
+
+
+class MeetingService:
+    def __init__(self, graph: GraphClient, broker: TokenBroker, *,
+                 allowed_tenants: frozenset[str] = frozenset()) -> None:
+        self.graph = graph
+        self.broker = broker
+        self.allowed_tenants = allowed_tenants
+
+    def check_tenant(self, caller: Caller) -> None:
+        if self.allowed_tenants and caller.tenant_id.lower() not in self.allowed_tenants:
+            raise TenantNotAllowed(f"tenant {caller.tenant_id} not in ALLOWED_TENANTS")
+
+    def _organizer_path(self, user: UserKey) -> str | None:
+        # App-only tokens have no "me": the organizer is named in the path (/users/{oid}).
+        return user.aad_object_id if self.broker.app_only else None
+
+    async def create(self, caller: Caller, request: MeetingRequest, *,
+                     conversation_id: str, activity_id: str) -> Meeting:
+        """createOrGet with an externalId derived from the activity: a redelivered activity
+        or a double click returns the same meeting instead of making a second one."""
+        self.check_tenant(caller)
+        user = caller.key()
+        token = await self.broker.graph_token(user)
+        return await self.graph.create_or_get(
+            token, request, external_id=external_id_for(conversation_id, activity_id),
+            user_id=self._organizer_path(user))
+
+    async def extend(self, caller: Caller, meeting: Meeting, minutes: int = 15) -> Meeting:
+        self._require_organizer(caller, meeting)
+        user = caller.key()
+        token = await self.broker.graph_token(user)
+        try:
+            return await self.graph.update_times(
+                token, meeting.id, meeting.start, meeting.end + timedelta(minutes=minutes),
+                user_id=self._organizer_path(user))
+        except GraphNotFound as err:
+            raise MeetingGone("meeting no longer exists") from err
+
+    async def end(self, caller: Caller, meeting: Meeting) -> Meeting:
+        self._require_organizer(caller, meeting)
+        user = caller.key()
+        token = await self.broker.graph_token(user)
+        try:
+            await self.graph.delete(token, meeting.id, user_id=self._organizer_path(user))
+        except GraphNotFound:
+            pass  # already gone: ending it again is not an error
+        return replace(meeting, ended=True)
+
+    def _require_organizer(self, caller: Caller, meeting: Meeting) -> None:
+        self.check_tenant(caller)
+        if not caller.aad_object_id or caller.aad_object_id != meeting.organizer_id:
+            raise NotOrganizer(f"{caller.aad_object_id} is not {meeting.organizer_id}")

@@ -1,0 +1,81 @@
+"""What the bot remembers between turns, on the state store (memory, or Redis when scaled out).
+
+- delivery keys: an activity handled once, even when Teams redelivers it to another instance;
+- sign-in: the command that waits while the user signs in, and token exchanges already done;
+- meetings: the latest state of a meeting a card shows (after Extend / End), so every copy of
+  the card refreshes to the same truth.
+
+Activities are read duck-typed (channel_id, conversation.id, id): nothing here imports botbuilder.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from cards.actions import meeting_from_ref, meeting_ref
+
+from .models import Meeting
+from .state import unique_token
+
+DELIVERY_TTL = 30 * 60  # Teams redelivers within minutes; keep keys a little longer
+PENDING_TTL = 15 * 60
+EXCHANGE_TTL = 10 * 60
+MEETING_TTL = 24 * 3600
+
+
+def _delivery_key(activity) -> str:
+    conversation = activity.conversation.id if activity.conversation else ""
+    return f"seen:{activity.channel_id}:{conversation}:{activity.id}"
+
+
+class TurnState:
+    def __init__(self, store, *, signin_url: str = "") -> None:
+        self.store = store
+        self.signin_url = signin_url
+
+    # --- redelivery -----------------------------------------------------------------------
+    async def first_delivery(self, activity) -> bool:
+        if not activity.id:
+            return True  # nothing to de-duplicate on
+        return await self.store.set_if_absent(_delivery_key(activity), unique_token(),
+                                              ttl=DELIVERY_TTL)
+
+    async def forget_delivery(self, activity) -> None:
+        if activity.id:
+            await self.store.delete(_delivery_key(activity))
+
+    async def first_exchange(self, activity, exchange_id: str | None) -> bool:
+        user = activity.from_property.id if activity.from_property else ""
+        return await self.store.set_if_absent(f"exchange:{user}:{exchange_id}", unique_token(),
+                                              ttl=EXCHANGE_TTL)
+
+    # --- the command waiting for sign-in -------------------------------------------------
+    async def save_pending(self, caller, activity) -> None:
+        tz = getattr(activity, "local_timezone", None)
+        for entity in activity.entities or ():
+            if not tz and entity.type == "clientInfo":
+                tz = (entity.additional_properties or {}).get("timezone")
+        body = {"text": activity.text, "activityId": activity.id, "timezone": tz}
+        await self.store.set(f"pending:{caller.tenant_id}:{caller.aad_object_id}",
+                             json.dumps(body).encode(), ttl=PENDING_TTL)
+
+    async def take_pending(self, caller) -> dict | None:
+        key = f"pending:{caller.tenant_id}:{caller.aad_object_id}"
+        raw = await self.store.get(key)
+        if raw is None:
+            return None
+        await self.store.delete(key)
+        return json.loads(raw)
+
+    # --- meetings behind cards -------------------------------------------------------------
+    async def remember(self, meeting: Meeting) -> None:
+        body = {"ref": meeting_ref(meeting), "ended": meeting.ended}
+        await self.store.set(f"meeting:{meeting.id}", json.dumps(body).encode(), ttl=MEETING_TTL)
+
+    async def latest(self, meeting: Meeting) -> Meeting:
+        """The newest known state (a card's own data may predate an Extend or End)."""
+        raw = await self.store.get(f"meeting:{meeting.id}")
+        if raw is None:
+            return meeting
+        body = json.loads(raw)
+        return replace(meeting_from_ref(body["ref"]), ended=bool(body.get("ended")))

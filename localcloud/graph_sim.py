@@ -40,6 +40,7 @@ POLICY_MISSING = "No application access policy found for this app"
 ME_APP_ONLY = "/me request is only valid with delegated authentication flow."
 DEFAULT_LENGTH = timedelta(hours=1)  # createOrGet: end defaults to start + 1 h
 EXPIRY = timedelta(days=60)  # expiryDateTime = end + 60 days
+TOKEN_LEEWAY = 60  # seconds of clock skew accepted on exp/nbf
 
 
 # --- times and ids ---------------------------------------------------------------------------
@@ -195,15 +196,13 @@ class GraphSim:
         """Grant-CsApplicationAccessPolicy: to one user, or tenant-wide (-Global) when None."""
         self.policies.add((tenant_id, app_id, user_id))
 
-    def revoke_policy(self, tenant_id: str, app_id: str, user_id: str | None = None) -> None:
-        self.policies.discard((tenant_id, app_id, user_id))
-
     def set_unlicensed(self, user_id: str) -> None:
         """No Audio Conferencing licence: audioConferencing comes back null."""
         self.unlicensed.add(user_id)
 
     def set_user(self, user_id: str, *, upn: str | None = None,
                  display_name: str | None = None) -> None:
+        """Directory entry for organizers named by an app token's path (no claims to read)."""
         self.users[user_id] = {"upn": upn, "displayName": display_name}
 
     # -- inspection --
@@ -428,6 +427,7 @@ class _Handlers:
     def __init__(self, sim: GraphSim, validators: dict[str, Any] | None) -> None:
         self.sim = sim
         self.validators = validators
+        self._verified: dict[str, dict[str, Any]] = {}
 
     # -- cross-cutting: call log, latency, faults, auth, error format, ids --
     @web.middleware
@@ -451,7 +451,7 @@ class _Handlers:
             response = error_response(p.status, p.code, p.message, rid, crid)
         if fault is not None and fault.after_commit:
             replaced = await self._apply(fault, request, rid, crid)
-            response = None if fault.drop else (replaced or response)
+            response = None if fault.drop else (response if replaced is None else replaced)
         return self._finish(call, response, rid, crid)
 
     @staticmethod
@@ -478,13 +478,26 @@ class _Handlers:
             return error_response(fault.status, code, message, rid, crid, retry_after=fault.retry_after)
         return None
 
+    def _verify(self, token: str) -> dict[str, Any]:
+        """RS256 verification is most of a request's cost, and clients resend the same token:
+        remember good tokens until they expire (keys are never withdrawn, so no other check
+        can change its mind)."""
+        claims = self._verified.get(token)
+        if claims is not None and time.time() < claims.get("exp", 0) + TOKEN_LEEWAY:
+            return claims
+        claims = self.sim.issuer.verify(token, audience=self.sim.audience, leeway=TOKEN_LEEWAY)
+        if len(self._verified) >= 4096:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
     def _authenticate(self, request: web.Request) -> Principal:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise GraphProblem(401, "InvalidAuthenticationToken", "Access token is empty.")
         try:
-            claims = self.sim.issuer.verify(token, audience=self.sim.audience)
+            claims = self._verify(token)
         except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
             raise GraphProblem(401, "InvalidAuthenticationToken",
                                "Access token has expired or is not yet valid.") from None

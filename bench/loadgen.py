@@ -145,11 +145,14 @@ class LoadGen:
         a = self.a
         begin = time.monotonic()
         t_start, t_end = begin + a.warmup, begin + a.warmup + a.duration
-        cpu: dict[str, float] = {}
+        cpu: dict[str, tuple[float, float, float]] = {}
         loop = asyncio.get_running_loop()
-        if self.pids:
-            loop.call_at(t_start, lambda: cpu.__setitem__("start", procstat.cpu_seconds(self.pids)))
-            loop.call_at(t_end, lambda: cpu.__setitem__("end", procstat.cpu_seconds(self.pids)))
+        fakes = procstat.tree(a.fakes_pid) if a.fakes_pid else []
+
+        def snapshot(name: str) -> None:  # bot, fakes and this process: is core 1 a bottleneck?
+            cpu[name] = (procstat.cpu_seconds(self.pids), procstat.cpu_seconds(fakes), time.process_time())
+        loop.call_at(t_start, snapshot, "start")
+        loop.call_at(t_end, snapshot, "end")
         await asyncio.gather(*(self.timed_worker(session, t_end) for _ in range(a.concurrency)))
         window = [r for r in self.records if t_start <= r[0] < t_end]
         cards = sum(1 for r in self.records if r[2] is not None and t_start <= r[2] < t_end)
@@ -162,8 +165,11 @@ class LoadGen:
             "errors": {"non_2xx": sum(1 for r in window if not 200 <= r[3] < 300),
                        "missing_card": sum(1 for r in window if 200 <= r[3] < 300 and r[2] is None)},
         }
+        (bot0, fakes0, own0), (bot1, fakes1, own1) = cpu["start"], cpu["end"]
+        if fakes:
+            out["core1_busy_pct"] = round(100 * ((fakes1 - fakes0) + (own1 - own0)) / a.duration, 1)
         if self.pids:
-            used = cpu.get("end", 0.0) - cpu.get("start", 0.0)
+            used = bot1 - bot0
             out["bot_cpu_s"] = round(used, 3)
             out["cpu_ms_per_cmd"] = round(used * 1000 / cards, 3) if cards else None
             out["bot_memory_kb"] = procstat.memory_kb(self.pids)
@@ -193,6 +199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--first-id", type=int, default=1, help="first command number N (unique per run)")
     p.add_argument("--card-timeout", type=float, default=15.0, help="a card later than this counts as missing")
     p.add_argument("--pid", type=int, default=0, help="the bot's pid, for CPU and memory")
+    p.add_argument("--fakes-pid", type=int, default=0, help="the fakes' pid, to report how busy core 1 was")
     p.add_argument("--app-id", default="", help="the bot's app id (recipient id 28:<app id>)")
     p.add_argument("--token-aud", default=None, help="send a channel token with this audience (the app id)")
     a = p.parse_args(argv)

@@ -13,8 +13,10 @@ little CPU and never become the bottleneck of a benchmark:
 * Channel auth:   GET /v1/.well-known/openidconfiguration + /keys (JWKS with the msteams
                   endorsement) so a bot can validate the Bot Framework tokens that
                   GET /_channel_token mints with localcloud's LocalIssuer.
-* Control:        POST /_config {graph_delay_ms, connector_delay_ms}, POST /_reset, GET /_stats,
-                  GET /_events (a stream of "N arrival\n" lines, one per card, for the load generator).
+* Control:        POST /_config {graph_delay_ms, connector_delay_ms}, POST /_reset, GET /_stats
+                  (`other_cards` = cards without a join link, e.g. a sign-in or error card),
+                  GET /_last_card, GET /_events (a stream of "N arrival\n" lines, one per card,
+                  for the load generator).
 
 Run: python -m bench.fakes --port 9100
 """
@@ -54,7 +56,8 @@ class Fakes:
 
     def reset(self) -> None:
         self.stats = {"graph_requests": 0, "connector_requests": 0, "cards": 0, "typing": 0,
-                      "other_activities": 0, "unkeyed_cards": 0}
+                      "other_activities": 0, "unkeyed_cards": 0, "other_cards": 0}
+        self.last_card = b""
         self._peers: set[Any] = set()
 
     # --- Graph -------------------------------------------------------------------------------
@@ -112,6 +115,9 @@ class Fakes:
 
     def _record_card(self, activity_id: str, body: bytes, now: float) -> None:
         self.stats["cards"] += 1
+        self.last_card = body
+        if b"meetup-join" not in body:  # a card without our join link: sign-in, error, help …
+            self.stats["other_cards"] += 1
         n = activity_id[4:] if activity_id.startswith("act-") else None
         if n is None:
             m = _REPLY_TO.search(body) or _LOAD_TEST_N.search(body)
@@ -173,6 +179,8 @@ class Fakes:
                 chunk = b"".join(buffer)
                 buffer.clear()
                 await resp.write(chunk)
+        except ConnectionResetError:  # the load generator finished and went away
+            return resp
         finally:
             self._subscribers.remove(sub)
 
@@ -191,6 +199,7 @@ class Fakes:
         r.add_post("/_reset", self.reset_stats)
         r.add_get("/_stats", self.get_stats)
         r.add_get("/_events", self.events)
+        r.add_get("/_last_card", lambda _r: web.Response(body=self.last_card, content_type="application/json"))
         return app
 
 

@@ -170,7 +170,7 @@ def markdown(results: dict[str, Any]) -> str:
               *connector_table(stacks), "", *memory_table(stacks), ""]
     errors = {st["label"]: sum(c["median"]["errors"] for c in st["cells"].values())
               for st in stacks.values() if "cells" in st}
-    lines.append("Errors (non-2xx or missing card, all runs): " +
+    lines.append("Errors (non-2xx, missing card, or a card that is not a meeting card; all runs): " +
                  (", ".join(f"{k}: {v}" for k, v in errors.items()) or "none") + ".")
     lines.append("")
     checks = targets(stacks)

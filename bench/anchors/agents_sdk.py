@@ -19,7 +19,7 @@ from microsoft_agents.hosting.core import (AgentApplication, Authorization, Card
 
 from _work import graph_body, meeting_card, parse
 
-GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/me/onlineMeetings"
+GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/v1.0/me/onlineMeetings"
 
 # What the sample's .env says for a local, anonymous agent (no app registration).
 os.environ.setdefault("CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED", "true")

@@ -2,7 +2,7 @@
 
 One shared ClientSession (pooled keep-alive connections) for Graph and the connector; the turn
 is answered 200 after the card was posted, like botbuilder answers after its turn.
-Env: PORT, GRAPH_BASE_URL (e.g. http://127.0.0.1:9100/v1.0).
+Env: PORT, GRAPH_BASE_URL (Graph's root, e.g. http://127.0.0.1:9100, as MeetBot reads it).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aiohttp import ClientSession, TCPConnector, web
 
 from _work import graph_body, meeting_card, parse
 
-GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/me/onlineMeetings"
+GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/v1.0/me/onlineMeetings"
 SESSION = web.AppKey("session", ClientSession)
 
 

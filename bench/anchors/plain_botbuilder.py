@@ -27,7 +27,7 @@ class DefaultConfig:
     APP_PASSWORD = os.environ.get("MicrosoftAppPassword", "")
     APP_TYPE = os.environ.get("MicrosoftAppType", "MultiTenant")
     APP_TENANTID = os.environ.get("MicrosoftAppTenantId", "")
-    GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/me/onlineMeetings"
+    GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/v1.0/me/onlineMeetings"
 
 
 CONFIG = DefaultConfig()

@@ -13,12 +13,16 @@ little CPU and never become the bottleneck of a benchmark:
 * Channel auth:   GET /v1/.well-known/openidconfiguration + /keys (JWKS with the msteams
                   endorsement) so a bot can validate the Bot Framework tokens that
                   GET /_channel_token mints with localcloud's LocalIssuer.
+* Entra ID (with --entra-port, for MeetBot's "every feature on" run): localcloud's Entra ID
+                  simulator over TLS (a throw-away CA written to --ca-out) for the bot's own token
+                  (client credentials) and the on-behalf-of exchange; GET /_sso_token mints the
+                  Teams SSO token a `signin/tokenExchange` invoke carries.
 * Control:        POST /_config {graph_delay_ms, connector_delay_ms}, POST /_reset, GET /_stats
                   (`other_cards` = cards without a join link, e.g. a sign-in or error card),
                   GET /_last_card, GET /_events (a stream of "N arrival\n" lines, one per card,
                   for the load generator).
 
-Run: python -m bench.fakes --port 9100
+Run: python -m bench.fakes --port 9100 [--entra-port 9443 --client APP_ID:SECRET --ca-out ca.pem]
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ import asyncio
 import itertools
 import json
 import re
+import shutil
+import signal
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -52,6 +58,7 @@ class Fakes:
         self.issuer = LocalIssuer(issuer=CHANNEL_ISSUER)
         self._ids = itertools.count(1)
         self._subscribers: list[tuple[list[bytes], asyncio.Event]] = []
+        self.entra: Any = None  # localcloud.entra_sim.EntraSim when --entra-port is given
         self.reset()
 
     def reset(self) -> None:
@@ -149,6 +156,13 @@ class Fakes:
         token = self.issuer.issue({"aud": q["aud"], "serviceurl": q["serviceurl"]}, lifetime=int(q.get("lifetime", 3600)))
         return web.Response(text=token)
 
+    async def sso_token(self, request: web.Request) -> web.Response:
+        """The token Teams would put in `signin/tokenExchange` for this user (Entra simulator's key)."""
+        if self.entra is None:
+            raise web.HTTPNotFound(text="start the fakes with --entra-port")
+        q = request.query
+        return web.Response(text=self.entra.user_sso_token(q["oid"], q["tid"], app_id=q["app_id"]))
+
     # --- Control ------------------------------------------------------------------------------
     async def config(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -195,6 +209,7 @@ class Fakes:
         r.add_get("/v1/.well-known/openidconfiguration", self.openid)
         r.add_get("/keys", self.keys)
         r.add_get("/_channel_token", self.channel_token)
+        r.add_get("/_sso_token", self.sso_token)
         r.add_post("/_config", self.config)
         r.add_post("/_reset", self.reset_stats)
         r.add_get("/_stats", self.get_stats)
@@ -203,16 +218,44 @@ class Fakes:
         return app
 
 
+async def serve(a: argparse.Namespace) -> None:
+    fakes = Fakes(f"http://127.0.0.1:{a.port}")
+    fakes.graph_delay, fakes.connector_delay = a.graph_delay_ms / 1000, a.connector_delay_ms / 1000
+    runners: list[web.AppRunner] = []
+
+    async def site(app: web.Application, port: int, ssl_context=None) -> None:
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
+        runners.append(runner)
+
+    if a.entra_port:  # first, so it is up once the main port listens
+        from localcloud.entra_sim import ENTRA_SIM, create_entra_app
+        from localcloud.tls import LocalTLS
+        tls = LocalTLS()
+        shutil.copyfile(tls.ca_path, a.ca_out)
+        entra = create_entra_app(LocalIssuer(), clients=dict(c.split(":", 1) for c in a.client))
+        fakes.entra = entra[ENTRA_SIM]
+        await site(entra, a.entra_port, tls.server_ssl_context())
+    await site(fakes.app(), a.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for runner in runners:
+        await runner.cleanup()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--port", type=int, default=9100)
     p.add_argument("--graph-delay-ms", type=float, default=0)
     p.add_argument("--connector-delay-ms", type=float, default=0)
-    a = p.parse_args()
-    fakes = Fakes(f"http://127.0.0.1:{a.port}")
-    fakes.graph_delay, fakes.connector_delay = a.graph_delay_ms / 1000, a.connector_delay_ms / 1000
-    web.run_app(fakes.app(), host="127.0.0.1", port=a.port, print=None, access_log=None,
-                shutdown_timeout=0.5)
+    p.add_argument("--entra-port", type=int, default=0, help="also serve the Entra ID simulator (TLS) here")
+    p.add_argument("--client", action="append", default=[], help="APP_ID:SECRET known to the Entra simulator")
+    p.add_argument("--ca-out", default="fakes-ca.pem", help="where to write the TLS CA certificate (PEM)")
+    asyncio.run(serve(p.parse_args()))
 
 
 if __name__ == "__main__":

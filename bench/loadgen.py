@@ -20,6 +20,7 @@ import itertools
 import json
 import sys
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,6 +52,10 @@ def activity_template(service_url: str, app_id: str) -> str:
     return json.dumps(activity)
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "max": None}
@@ -72,9 +77,8 @@ class LoadGen:
         self.pids: list[int] = []
 
     def body(self, n: int) -> bytes:
-        ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return (self.template.replace("__N__", str(n)).replace("__U__", f"{n % USERS:05d}")
-                .replace("__TS__", ts).encode())
+                .replace("__TS__", _now()).encode())
 
     async def read_events(self, session: ClientSession, ready: asyncio.Event) -> None:
         async with session.get(self.a.fakes.rstrip("/") + "/_events", timeout=ClientTimeout(total=None)) as resp:
@@ -85,6 +89,28 @@ class LoadGen:
                 fut = self.pending.pop(int(n), None)
                 if fut is not None and not fut.done():
                     fut.set_result(float(t))
+
+    async def sign_in(self, session: ClientSession) -> dict[str, int]:
+        """'Every feature on': each load user signs in once, as Teams SSO does (a
+        `signin/tokenExchange` invoke carrying the user's SSO token), so the bot holds a warm
+        on-behalf-of token per user before any measured command."""
+        fakes = self.a.fakes.rstrip("/")
+        failed = 0
+        for u in range(USERS):
+            activity = json.loads(self.template.replace("__N__", f"signin-{u}-{uuid.uuid4().hex[:8]}")
+                                  .replace("__U__", f"{u:05d}").replace("__TS__", _now()))
+            query = {"oid": activity["from"]["aadObjectId"], "tid": TENANT, "app_id": self.a.app_id}
+            async with session.get(fakes + "/_sso_token", params=query) as resp:
+                sso = await resp.text()
+            activity.pop("text")
+            activity.update(type="invoke", name="signin/tokenExchange",
+                            value={"id": str(uuid.uuid4()), "connectionName": self.a.signin, "token": sso})
+            async with session.post(self.a.url, json=activity, headers=self.headers) as resp:
+                await resp.read()
+                failed += resp.status != 200
+        async with session.post(fakes + "/_reset") as resp:  # the sign-in replies are not the benchmark
+            await resp.read()
+        return {"users": USERS, "failed": failed}
 
     async def one(self, session: ClientSession, n: int) -> tuple[float, float, float | None, int]:
         fut = asyncio.get_running_loop().create_future()
@@ -137,7 +163,10 @@ class LoadGen:
             await ready.wait()
             if a.pid:
                 self.pids = procstat.tree(a.pid)
+            signin = await self.sign_in(session) if a.signin else None
             result = await (self.count_mode(session) if a.count else self.timed_mode(session))
+            if signin:
+                result["signin"] = signin
             events.cancel()
         return result
 
@@ -202,6 +231,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fakes-pid", type=int, default=0, help="the fakes' pid, to report how busy core 1 was")
     p.add_argument("--app-id", default="", help="the bot's app id (recipient id 28:<app id>)")
     p.add_argument("--token-aud", default=None, help="send a channel token with this audience (the app id)")
+    p.add_argument("--signin", default="", help="first sign every load user in (SSO token exchange) "
+                   "with this OAuth connection name")
     a = p.parse_args(argv)
     a.checkpoints = {int(x) for x in a.checkpoints.split(",") if x}
     return a

@@ -64,6 +64,8 @@ def _function(frame: str) -> str:
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
     path = path.split("site-packages/", 1)[-1].removeprefix(str(ROOT) + "/")
+    if "/lib/python3" in path:  # the standard library: keep the path inside it
+        path = path.split("/lib/python3", 1)[1].partition("/")[2]
     return f"{name} ({path})"
 
 

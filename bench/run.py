@@ -35,7 +35,9 @@ PY = sys.executable
 AGENTS_VENV = BENCH / ".venv-agents"
 AGENTS_PACKAGES = ("microsoft-agents-hosting-aiohttp", "microsoft-agents-authentication-msal")
 FULL_APP_ID = "6b8e7f1a-2c3d-4e5f-8a9b-0c1d2e3f4a5b"
-FULL_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+FULL_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"  # the load generator's tenant
+FULL_SECRET = "bench-only-secret"  # known only to the local Entra ID simulator
+SSO_CONNECTION = "graph-sso"
 
 
 @dataclass(frozen=True)
@@ -165,11 +167,13 @@ class Runner:
 
     def loadgen(self, fakes: str, bot_port: int, pid: int, extra: list[str], token_aud: str | None,
                 app_id: str) -> dict[str, Any]:
+        """One load-generator process on core 1; with a token audience (every feature on) it
+        sends channel tokens and first signs the load users in."""
         argv = ["taskset", "-c", "1", PY, "-m", "bench.loadgen", "--url", f"http://127.0.0.1:{bot_port}/api/messages",
                 "--fakes", fakes, "--pid", str(pid), "--fakes-pid", str(self.fakes_pid),
                 "--first-id", str(self.next_id), "--app-id", app_id, *extra]
         if token_aud is not None:
-            argv += ["--token-aud", token_aud]
+            argv += ["--token-aud", token_aud, "--signin", SSO_CONNECTION]
         done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=self.a.max_seconds + 120)
         if done.returncode != 0:
             raise RuntimeError(f"loadgen failed: {done.stderr[-2000:]}")
@@ -181,16 +185,19 @@ class Runner:
         log = self.out_dir / f"{self.stamp}-{st.key}.log"
         fport, bport = free_port(), free_port()
         fakes_url = f"http://127.0.0.1:{fport}"
-        fakes = spawn([PY, "-m", "bench.fakes", "--port", str(fport)], ROOT, {}, 1, log)
+        fakes_argv = [PY, "-m", "bench.fakes", "--port", str(fport)]
+        env = {**st.env, "PORT": str(bport), "GRAPH_BASE_URL": fakes_url}
+        if st.auth:
+            entra_port, ca = free_port(), self.out_dir / f"{self.stamp}-ca.pem"
+            fakes_argv += ["--entra-port", str(entra_port), "--client", f"{FULL_APP_ID}:{FULL_SECRET}",
+                           "--ca-out", str(ca)]
+            env.update(full_env(fakes_url, f"https://127.0.0.1:{entra_port}", ca))
+        fakes = spawn(fakes_argv, ROOT, {}, 1, log)
         self.fakes_pid = fakes.pid
         bot = None
         try:
             wait_listening(fport, fakes)
-            env = {**st.env, "PORT": str(bport), "GRAPH_BASE_URL": fakes_url}
-            app_id = ""
-            if st.auth:
-                app_id = FULL_APP_ID
-                env.update(self.full_env(fakes_url))
+            app_id = FULL_APP_ID if st.auth else ""
             t0 = time.monotonic()
             bot = spawn(st.argv, st.cwd, env, 0 if st.pin else None, log)
             startup = wait_listening(bport, bot) - t0
@@ -252,10 +259,18 @@ class Runner:
         return {"svg": base.with_suffix(".svg").name, "top": base.with_suffix(".top.md").name,
                 "throughput_while_profiled": run["throughput"], **summary}
 
-    def full_env(self, fakes: str) -> dict[str, str]:
-        """The 'every feature on' configuration: channel JWTs validated against the fakes'
-        OpenID metadata; the bot's own and on-behalf-of tokens from a TLS Entra ID (not yet)."""
-        raise NotImplementedError("every-feature-on MeetBot run: see bench/README.md, 'What is left'")
+
+
+def full_env(fakes: str, entra: str, ca: Path) -> dict[str, str]:
+    """MeetBot with every feature on (bot/config.py's names): an app registration, so incoming
+    channel JWTs are validated against the fakes' OpenID metadata + JWKS; the bot's connector
+    token (client credentials) and the users' Graph tokens (on-behalf-of) from the TLS Entra ID
+    simulator, whose CA the bot trusts through SSL_CA_FILE; structured JSON logs."""
+    return {"MicrosoftAppId": FULL_APP_ID, "MicrosoftAppPassword": FULL_SECRET, "MicrosoftAppTenantId": FULL_TENANT,
+            "GRAPH_AUTH_MODE": "delegated", "SSO_CONNECTION_NAME": SSO_CONNECTION,
+            "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": f"{fakes}/v1/.well-known/openidconfiguration",
+            "AZURE_AUTHORITY_HOST": entra, "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{entra}/{FULL_TENANT}",
+            "SSL_CA_FILE": str(ca), "LOG_FORMAT": "json"}
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -328,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {chosen[key].label}", flush=True)
         try:
             results["stacks"][key] = runner.run_stack(chosen[key])
-        except (RuntimeError, NotImplementedError, subprocess.TimeoutExpired) as err:
+        except (RuntimeError, subprocess.TimeoutExpired) as err:
             print(f"  {key} failed: {err}", flush=True)
             results["stacks"][key] = {"label": chosen[key].label, "failed": str(err)}
     json_path = a.out / f"{stamp}.json"

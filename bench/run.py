@@ -268,7 +268,12 @@ def full_env(fakes: str, entra: str, ca: Path) -> dict[str, str]:
     simulator, whose CA the bot trusts through SSL_CA_FILE; structured JSON logs."""
     return {"MicrosoftAppId": FULL_APP_ID, "MicrosoftAppPassword": FULL_SECRET, "MicrosoftAppTenantId": FULL_TENANT,
             "GRAPH_AUTH_MODE": "delegated", "SSO_CONNECTION_NAME": SSO_CONNECTION,
+            # botbuilder's factory takes ALL of these once ANY is set (the others become None:
+            # a None token issuer rejects every request), so the public-cloud values are spelled out.
             "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL": f"{fakes}/v1/.well-known/openidconfiguration",
+            "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": "https://api.botframework.com",
+            # with /.default: botbuilder appends it when missing, MeetBot's broker uses the value as is
+            "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": "https://api.botframework.com/.default",
             "AZURE_AUTHORITY_HOST": entra, "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{entra}/{FULL_TENANT}",
             "SSL_CA_FILE": str(ca), "LOG_FORMAT": "json"}
 

@@ -39,6 +39,7 @@ class Settings:
     port: int = 3978
     workers: int = 1
     graph_base_url: str | None = None  # None in demo mode = start the embedded simulator
+    graph_resource: str = PUBLIC_GRAPH  # the audience of Graph tokens: scopes are "{resource}/…"
     graph_auth: GraphAuthMode = GraphAuthMode.DEMO
     graph_deadline: float = 10.0
     authority_host: str = PUBLIC_AUTHORITY_HOST
@@ -155,6 +156,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=number("PORT", "3978", lo=1, hi=65535),
         workers=number("WORKERS", "1", lo=1, hi=64),
         graph_base_url=graph, graph_auth=mode,
+        # National clouds: the token audience is the Graph host (https://graph.microsoft.us …);
+        # a simulator or proxy in front of Graph sets GRAPH_RESOURCE explicitly.
+        graph_resource=(get("GRAPH_RESOURCE") or graph or PUBLIC_GRAPH).rstrip("/"),
         graph_deadline=number("GRAPH_TIMEOUT", "10", float, lo=1, hi=60),
         authority_host=get("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY_HOST) or PUBLIC_AUTHORITY_HOST,
         sso_resource=get("SSO_RESOURCE") or (f"api://botid-{app_id}" if app_id else ""),

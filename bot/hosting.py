@@ -8,9 +8,11 @@ The Bot Framework edge lives here too: botbuilder's CloudAdapter with
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
+from datetime import datetime, timedelta
 
 import aiohttp
 import jwt
@@ -20,7 +22,9 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import (AuthenticationConfiguration, BotFrameworkAuthentication,
                                          BotFrameworkAuthenticationFactory,
+                                         GovernmentConstants, JwtTokenExtractor,
                                          PasswordServiceClientCredentialFactory)
+from botframework.connector.auth.authentication_constants import AuthenticationConstants
 from msrest.exceptions import DeserializationError
 
 import cards
@@ -45,6 +49,68 @@ STORE = web.AppKey("store", object)
 LOCAL_GRAPH = web.AppKey("local_graph", object)
 
 
+class SigningKeysUnavailable(Exception):
+    """The channel's signing keys could not be fetched: no token can be checked right now."""
+
+
+class SigningKeys:
+    """Keeps botbuilder's cached copy of the channel's signing keys fresh, off the event loop.
+
+    botbuilder fetches the OpenID document and keys with blocking `requests` calls inside the
+    event loop (once a day, on the first activity): a stall for every turn in flight, and a
+    deadlock when the identity provider is served by the same loop. We fetch them with the
+    shared aiohttp session into the very cache object botbuilder reads, ahead of its own
+    schedule, and again when a token names a key we have not seen (key rotation).
+    """
+
+    MAX_AGE = timedelta(hours=12)  # botbuilder refreshes only after a day
+    UNKNOWN_KID_COOLDOWN = timedelta(minutes=5)
+
+    def __init__(self, session: aiohttp.ClientSession, metadata_url: str) -> None:
+        self._session = session
+        self._url = metadata_url
+        self._cache = JwtTokenExtractor.get_open_id_metadata(metadata_url)
+        self._lock = asyncio.Lock()
+        self._known: frozenset[str] = frozenset()
+
+    async def ensure(self, auth_header: str) -> None:
+        now = datetime.now()
+        stale = self._cache.last_updated < now - self.MAX_AGE
+        if not stale:
+            kid = _kid(auth_header)
+            if kid is None or kid in self._known or \
+                    self._cache.last_updated > now - self.UNKNOWN_KID_COOLDOWN:
+                return
+        async with self._lock:
+            if self._cache.last_updated < now - self.UNKNOWN_KID_COOLDOWN or stale:
+                await self._refresh()
+        if not self._cache.keys:  # never let botbuilder fall back to its blocking fetch
+            raise SigningKeysUnavailable(self._url)
+
+    async def _refresh(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=10)
+        try:
+            async with self._session.get(self._url, timeout=timeout) as resp:
+                resp.raise_for_status()
+                jwks_uri = (await resp.json(content_type=None))["jwks_uri"]
+            async with self._session.get(jwks_uri, timeout=timeout) as resp:
+                resp.raise_for_status()
+                keys = (await resp.json(content_type=None))["keys"]
+        except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError) as err:
+            log.warning("could not refresh the channel's signing keys: %s", type(err).__name__)
+            return  # keep the keys we have; botbuilder refuses tokens it cannot check
+        self._cache.keys = keys
+        self._cache.last_updated = datetime.now()
+        self._known = frozenset(k.get("kid") for k in keys)
+
+
+def _kid(auth_header: str) -> str | None:
+    try:
+        return jwt.get_unverified_header(auth_header.split(" ", 1)[1]).get("kid")
+    except (IndexError, jwt.PyJWTError):
+        return None
+
+
 class MeetBotAuthentication(BotFrameworkAuthentication):
     """botbuilder's authentication for everything it checks; our pooled connectors for replies.
 
@@ -54,11 +120,15 @@ class MeetBotAuthentication(BotFrameworkAuthentication):
     on-behalf-of exchange.
     """
 
-    def __init__(self, inner: BotFrameworkAuthentication, connectors: PooledConnectorFactory):
+    def __init__(self, inner: BotFrameworkAuthentication, connectors: PooledConnectorFactory,
+                 keys: SigningKeys | None = None):
         self._inner = inner
         self._connectors = connectors
+        self._keys = keys
 
     async def authenticate_request(self, activity, auth_header):
+        if self._keys is not None and auth_header:
+            await self._keys.ensure(auth_header)
         result = await self._inner.authenticate_request(activity, auth_header)
         result.connector_factory = self._connectors
         return result
@@ -107,8 +177,12 @@ class MeetBotAdapter(CloudAdapter):
             return _bad(400, "IncompleteActivity")
         try:
             auth = await self.bot_framework_authentication.authenticate_request(
-                activity, request.headers.get("Authorization", ""))
-        except (PermissionError, jwt.PyJWTError, LookupError, ValueError) as err:
+                activity, request.headers.get("Authorization"))
+        except SigningKeysUnavailable:
+            return _bad(503, "SigningKeysUnavailable")  # Teams retries later
+        # botbuilder answers a header it cannot read (no "Bearer", unknown issuer) with a None
+        # identity that then fails as AttributeError: all of these mean "not authenticated".
+        except (PermissionError, jwt.PyJWTError, LookupError, ValueError, AttributeError) as err:
             log.info("unauthorized request: %s", type(err).__name__)
             return _bad(401, "Unauthorized")
         except Exception as err:  # botbuilder raises bare Exception for endorsement failures
@@ -141,6 +215,14 @@ def _bot_framework_authentication(settings: Settings) -> BotFrameworkAuthenticat
         to_bot_from_channel_token_issuer=settings.to_bot_from_channel_token_issuer,
         to_bot_from_channel_open_id_metadata_url=settings.to_bot_from_channel_openid_metadata_url,
         credential_factory=credentials, auth_configuration=AuthenticationConfiguration())
+
+
+def _channel_metadata_url(settings: Settings) -> str:
+    if settings.to_bot_from_channel_openid_metadata_url:
+        return settings.to_bot_from_channel_openid_metadata_url
+    if settings.channel_service == GovernmentConstants.CHANNEL_SERVICE:
+        return GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+    return AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 
 
 async def _start_local_graph(app: web.Application):
@@ -184,15 +266,17 @@ async def _resources(app: web.Application):
         broker = MsalBroker(
             app_id=settings.app_id, secret=settings.app_password,
             authority_host=settings.authority_host, app_tenant=settings.app_tenant_id,
-            graph_root=settings.graph_root, store=store,
+            graph_resource=settings.graph_resource, store=store,
             app_only=settings.graph_auth.value == "app",
             channel_login_url=settings.to_channel_from_bot_login_url,
             channel_scope=settings.to_channel_from_bot_oauth_scope, ca_file=settings.ca_file)
     graph = GraphClient(session, graph_root, deadline=settings.graph_deadline)
     service = MeetingService(graph, broker, allowed_tenants=settings.allowed_tenants)
     connectors = PooledConnectorFactory(session, broker.bot_token)
+    keys = SigningKeys(session, _channel_metadata_url(settings)) if settings.authenticated \
+        else None
     adapter = MeetBotAdapter(MeetBotAuthentication(_bot_framework_authentication(settings),
-                                                   connectors))
+                                                   connectors, keys))
     bot = MeetBot(service, TurnState(store, signin_url=f"{settings.authority(None)}"),
                   sso_resource=settings.sso_resource, connection_name=settings.sso_connection_name,
                   demo=settings.demo)

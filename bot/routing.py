@@ -51,6 +51,15 @@ def invoke_message(text: str, status: int = 200) -> InvokeResponse:
                                                "value": text})
 
 
+def log_refusal(err: MeetBotError, activity: Activity) -> None:
+    """What operators see when a user got an error card: the cause, never a token."""
+    level = logging.INFO if isinstance(err, (ParseError, SignInRequired)) else logging.WARNING
+    log.log(level, "%s: %s", type(err).__name__, err.detail or "-", extra={
+        "activity_id": activity.id,
+        "conversation_id": activity.conversation.id if activity.conversation else None,
+        "graph_request_id": getattr(err, "request_id", None)})
+
+
 class MeetBot(TeamsActivityHandler):
     def __init__(self, service: MeetingService, state: TurnState, *, sso_resource: str = "",
                  connection_name: str = "", demo: bool = False) -> None:
@@ -136,6 +145,7 @@ class MeetBot(TeamsActivityHandler):
             await self._send_signin(turn_context)
             return
         except MeetBotError as err:
+            log_refusal(err, activity)
             await self.state.forget_delivery(activity)  # let the user (or Teams) try again
             await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
             return
@@ -179,7 +189,7 @@ class MeetBot(TeamsActivityHandler):
             if name in ("signin/verifyState", "signin/failure"):
                 return await self._on_signin_fallback(turn_context)
         except MeetBotError as err:
-            log.info("invoke %s refused: %s", name, type(err).__name__)
+            log_refusal(err, turn_context.activity)
             return invoke_card(cards.error_card(describe(err)))
         return await super().on_invoke_activity(turn_context)
 
@@ -199,11 +209,13 @@ class MeetBot(TeamsActivityHandler):
         try:
             await self.service.broker.exchange(caller.key(), token)
         except ConsentRequired as err:
+            log_refusal(err, activity)
             # 412 makes Teams fall back to the card's sign-in (consent) button.
             await turn_context.send_activity(card_activity(cards.consent_card(
                 describe(err), admin_consent_url=err.admin_consent_url)))
             return InvokeResponse(status=HTTPStatus.PRECONDITION_FAILED, body=failed.serialize())
         except MeetBotError as err:
+            log_refusal(err, activity)
             await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
             return InvokeResponse(status=HTTPStatus.PRECONDITION_FAILED, body=failed.serialize())
         await self._resume_pending(turn_context, caller)

@@ -98,7 +98,7 @@ class MsalBroker:
     """Tokens from Entra ID through MSAL (real tenant, sovereign cloud or the local simulator)."""
 
     def __init__(self, *, app_id: str, secret: str, authority_host: str, app_tenant: str,
-                 graph_root: str, store, app_only: bool, channel_login_url: str | None = None,
+                 graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
                  channel_scope: str | None = None, anonymous_channel: bool = False,
                  ca_file: str | None = None) -> None:
         import msal  # imported here: demo mode never needs it
@@ -110,8 +110,8 @@ class MsalBroker:
         self._secret = secret
         self._authority_host = authority_host.rstrip("/")
         self._app_tenant = app_tenant or "organizations"
-        self._graph_scopes = [f"{graph_root}/OnlineMeetings.ReadWrite"]
-        self._graph_app_scopes = [f"{graph_root}/.default"]
+        self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
+        self._graph_app_scopes = [f"{graph_resource}/.default"]
         self._channel_login_url = (channel_login_url or
                                    f"{self._authority_host}/{app_tenant or 'botframework.com'}")
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
@@ -119,7 +119,9 @@ class MsalBroker:
         self._store = store
         self._http = requests.Session()
         if ca_file:
+            # trust_env=False: REQUESTS_CA_BUNDLE would otherwise override `verify`.
             self._http.verify = ca_file
+            self._http.trust_env = False
         self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
         self._hot = _HotCache()
@@ -135,11 +137,13 @@ class MsalBroker:
             instance_discovery=False if not self._authority_host.endswith(
                 "login.microsoftonline.com") else None)
 
-    def _shared_client(self, authority: str):
+    def _for_client(self, authority: str, scopes: list[str]) -> dict:
+        """Client credentials (worker thread: building a client fetches the authority's
+        metadata). MSAL serves repeats from its cache until the token nears expiry."""
         app = self._apps.get(authority)
         if app is None:
-            app = self._apps[authority] = self._client(authority)
-        return app
+            app = self._apps.setdefault(authority, self._client(authority))
+        return app.acquire_token_for_client(scopes)
 
     def admin_consent_url(self, tenant: str) -> str:
         return f"{self._authority_host}/{tenant}/adminconsent?client_id={self._app_id}"
@@ -156,8 +160,8 @@ class MsalBroker:
             token = self._hot.get(key)
             if token:
                 return token
-            app = self._shared_client(self._channel_login_url)
-            result = await asyncio.to_thread(app.acquire_token_for_client, self._channel_scopes)
+            result = await asyncio.to_thread(self._for_client, self._channel_login_url,
+                                             self._channel_scopes)
             if "access_token" not in result:
                 raise TokenExchangeFailed(f"bot token: {result.get('error')} "
                                           f"{result.get('error_codes')}")
@@ -190,6 +194,10 @@ class MsalBroker:
             self._hot.put(user, result["access_token"], result.get("expires_in", 3600))
             return result["access_token"]
 
+    def _on_behalf_of(self, user: UserKey, cache, sso_token: str) -> dict:
+        app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
+        return app.acquire_token_on_behalf_of(sso_token, self._graph_scopes)
+
     def _silent(self, user: UserKey, cache) -> dict | None:
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
         accounts = [a for a in app.get_accounts()
@@ -208,8 +216,8 @@ class MsalBroker:
             token = self._hot.get(key)
             if token:
                 return token
-            app = self._shared_client(f"{self._authority_host}/{tenant}")
-            result = await asyncio.to_thread(app.acquire_token_for_client, self._graph_app_scopes)
+            result = await asyncio.to_thread(self._for_client, f"{self._authority_host}/{tenant}",
+                                             self._graph_app_scopes)
             if "access_token" not in result:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(tenant))
             self._hot.put(key, result["access_token"], result.get("expires_in", 3600))
@@ -220,9 +228,7 @@ class MsalBroker:
             raise PersonalAccountNotSupported("consumer tenant")
         async with self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
             cache = self._msal.SerializableTokenCache()
-            app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
-            result = await asyncio.to_thread(app.acquire_token_on_behalf_of, sso_token,
-                                             self._graph_scopes)
+            result = await asyncio.to_thread(self._on_behalf_of, user, cache, sso_token)
             if "access_token" not in result:
                 raise classify_msal_error(
                     result, admin_consent_url=self.admin_consent_url(user.tenant_id))

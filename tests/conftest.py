@@ -35,9 +35,9 @@ class Server:
         return str(self.server.make_url("")).rstrip("/")
 
 
-async def serve(app: web.Application, **kwargs: Any) -> Server:
-    server = TestServer(app, host="127.0.0.1", **kwargs)
-    await server.start_server()
+async def serve(app: web.Application, *, ssl: Any = None) -> Server:
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server(ssl=ssl)
     return Server(server, app)
 
 
@@ -142,3 +142,67 @@ async def demo_bot() -> AsyncIterator[BotClient]:
     client = await start_bot({})
     yield client
     await stop_bot(client)
+
+
+# --- the whole local Microsoft cloud, with authentication on -----------------------------------
+APP_ID = "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+APP_SECRET = "local-test-secret"
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+
+
+@dataclass
+class Cloud:
+    issuer: LocalIssuer
+    tls: Any
+    entra: Any
+    entra_url: str
+    graph: Any
+    graph_url: str
+    connector: Any
+    servers: list
+
+    def bot_env(self, **extra: str) -> dict[str, str]:
+        """Configuration a real deployment would have, pointed at the local cloud."""
+        env = {
+            "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": APP_SECRET,
+            "MicrosoftAppType": "MultiTenant",
+            "GRAPH_BASE_URL": self.graph_url, "GRAPH_RESOURCE": GRAPH_AUDIENCE,
+            "AZURE_AUTHORITY_HOST": self.entra_url,
+            "SSL_CA_FILE": self.tls.ca_path,
+            "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL":
+                f"{self.entra_url}/v1/.well-known/openidconfiguration",
+            "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER": "https://api.botframework.com",
+            "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{self.entra_url}/botframework.com",
+            "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": "https://api.botframework.com/.default",
+        }
+        env.update(extra)
+        return env
+
+    def channel_token(self, service_url: str | None = None) -> str:
+        return self.entra.channel_token(APP_ID, service_url or self.connector.url)
+
+
+@pytest.fixture
+async def cloud(issuer, monkeypatch) -> AsyncIterator[Cloud]:
+    from localcloud.entra_sim import ENTRA_SIM, create_entra_app
+    from localcloud.graph_sim import GRAPH_SIM, create_graph_app
+    from localcloud.tls import LocalTLS
+
+    tls = LocalTLS()
+    # botbuilder reads the channel's OpenID document with plain `requests`; this env var is
+    # the only way to make it trust the local CA.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls.ca_path)
+    entra_srv = await serve(create_entra_app(
+        issuer, clients={APP_ID: APP_SECRET},
+        app_roles={GRAPH_AUDIENCE: ("OnlineMeetings.ReadWrite.All",)}),
+        ssl=tls.server_ssl_context())
+    entra_url = f"https://127.0.0.1:{entra_srv.server.port}"
+    graph_srv = await serve(create_graph_app(issuer))
+    conn_srv = await serve(create_connector_app(issuer, bot_app_id=APP_ID))
+    connector = conn_srv.app[CONNECTOR_SIM]
+    connector.url = conn_srv.url
+    cloud = Cloud(issuer, tls, entra_srv.app[ENTRA_SIM], entra_url, graph_srv.app[GRAPH_SIM],
+                  graph_srv.url, connector, [entra_srv, graph_srv, conn_srv])
+    yield cloud
+    for srv in cloud.servers:
+        await srv.server.close()

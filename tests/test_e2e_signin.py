@@ -1,0 +1,254 @@
+"""Sign-in and request authentication, end to end against the local Entra ID, Graph and Bot
+Connector: every token is a real JWT, MSAL talks to Entra over TLS, botbuilder validates the
+channel's tokens against the simulator's OpenID metadata."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+
+import pytest
+
+from localcloud.issuer import LocalIssuer
+from tests.conftest import APP_ID, TENANT, User, invoke, message, start_bot, stop_bot
+from tests.test_e2e_meet import card_of, card_text
+
+OAUTH = "application/vnd.microsoft.card.oauth"
+
+
+@pytest.fixture
+async def bot(cloud):
+    client = await start_bot(cloud.bot_env())
+    yield client
+    await stop_bot(client)
+
+
+async def next_activity(connector, predicate, timeout=10.0):
+    return (await connector.wait_for(lambda c: c.op in ("reply", "send") and c.body
+                                     and predicate(c.body), timeout=timeout)).body
+
+
+def oauth_card(body: dict) -> dict | None:
+    for att in body.get("attachments") or ():
+        if att.get("contentType") == OAUTH:
+            return att["content"]
+    return None
+
+
+async def sign_in(bot, cloud, user: User, text: str = "meet now about planning"):
+    """First command: OAuthCard; Teams' silent token exchange; the waiting command finishes."""
+    token = cloud.channel_token()
+    act = message(text, service_url=cloud.connector.url, user=user)
+    assert (await bot.post(act, token=token)).status in (200, 201)
+    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
+    card = oauth_card(body)
+    resource = card["tokenExchangeResource"]
+    assert resource["uri"] == f"api://botid-{APP_ID}"
+    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
+                                     name=user.name)
+    exchange = invoke("signin/tokenExchange",
+                      {"id": resource["id"], "connectionName": card.get("connectionName"),
+                       "token": sso}, service_url=cloud.connector.url, user=user)
+    return await bot.post(exchange, token=token), act
+
+
+async def test_first_command_signs_in_silently_and_finishes(bot, cloud, caplog):
+    caplog.set_level(logging.DEBUG)
+    user = User()
+    resp, act = await sign_in(bot, cloud, user)
+    assert resp.status == 200
+    body = await next_activity(cloud.connector, lambda b: card_of(b) is not None
+                               and "planning" in card_text(card_of(b)))
+    meetings = cloud.graph.meetings_of(user.tenant_id, user.aad_object_id)
+    assert len(meetings) == 1
+    assert meetings[0]["participants"]["organizer"]["identity"]["user"]["id"] == user.aad_object_id
+    assert meetings[0]["joinWebUrl"] in card_text(card_of(body))
+    assert cloud.entra.calls["on_behalf_of"] == 1
+
+    # Second command: MSAL's cache, no new exchange, no sign-in card.
+    act2 = message("meet now about retro", service_url=cloud.connector.url, user=user)
+    assert (await bot.post(act2, token=cloud.channel_token())).status in (200, 201)
+    await next_activity(cloud.connector, lambda b: card_of(b) is not None
+                        and "retro" in card_text(card_of(b)))
+    assert cloud.entra.calls["on_behalf_of"] == 1
+    assert len(cloud.graph.meetings_of(user.tenant_id, user.aad_object_id)) == 2
+
+    # No token, secret or SSO assertion in the logs, even at DEBUG level.
+    logged = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    assert not re.search(r"eyJ[\w-]+\.[\w-]+\.[\w-]*", logged), "a JWT was logged"
+    assert "local-test-secret" not in logged
+
+
+async def test_consent_required_answers_412_and_explains(bot, cloud):
+    user = User()
+    cloud.entra.require_consent(user.aad_object_id)
+    resp, _ = await sign_in(bot, cloud, user)
+    assert resp.status == 412
+    body = await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+    text = card_text(card_of(body))
+    assert "permission" in text.lower()
+    assert "adminconsent" in text
+    assert cloud.graph.meetings_of(user.tenant_id, user.aad_object_id) == []
+
+
+async def test_expired_sso_token_is_refused_with_412(bot, cloud):
+    user = User()
+    act = message("meet now", service_url=cloud.connector.url, user=user)
+    await bot.post(act, token=cloud.channel_token())
+    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
+    resource = oauth_card(body)["tokenExchangeResource"]
+    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
+                                     expired=True)
+    resp = await bot.post(invoke("signin/tokenExchange", {"id": resource["id"], "token": sso},
+                                 service_url=cloud.connector.url, user=user),
+                          token=cloud.channel_token())
+    assert resp.status == 412
+    assert cloud.graph.meetings_of(user.tenant_id, user.aad_object_id) == []
+
+
+async def test_duplicate_token_exchange_invokes_exchange_once(bot, cloud):
+    user = User()
+    act = message("meet now about dup", service_url=cloud.connector.url, user=user)
+    await bot.post(act, token=cloud.channel_token())
+    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
+    resource = oauth_card(body)["tokenExchangeResource"]
+    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID)
+    inv = invoke("signin/tokenExchange", {"id": resource["id"], "token": sso},
+                 service_url=cloud.connector.url, user=user)
+    results = await asyncio.gather(*(bot.post(inv, token=cloud.channel_token())
+                                     for _ in range(3)))
+    assert all(r.status == 200 for r in results)
+    await asyncio.sleep(0.3)
+    assert cloud.entra.calls["on_behalf_of"] == 1
+    assert len(cloud.graph.meetings_of(user.tenant_id, user.aad_object_id)) == 1
+
+
+async def test_sign_out_forgets_tokens(bot, cloud):
+    user = User()
+    await sign_in(bot, cloud, user)
+    await next_activity(cloud.connector, lambda b: card_of(b) is not None
+                        and "planning" in card_text(card_of(b)))
+    out = message("sign out", service_url=cloud.connector.url, user=user)
+    await bot.post(out, token=cloud.channel_token())
+    await next_activity(cloud.connector, lambda b: "signed out" in (b.get("text") or ""))
+    again = message("meet now", service_url=cloud.connector.url, user=user)
+    await bot.post(again, token=cloud.channel_token())
+    await next_activity(cloud.connector, lambda b: oauth_card(b) is not None
+                        and b.get("replyToId") == again["id"])
+
+
+async def test_two_users_concurrently_get_their_own_meetings(bot, cloud):
+    users = [User(name="Ana"), User(name="Ben")]
+    for u in users:
+        await sign_in(bot, cloud, u)
+    acts = [message(f"meet now about {u.name} topic", service_url=cloud.connector.url, user=u)
+            for u in users for _ in range(5)]
+    results = await asyncio.gather(*(bot.post(a, token=cloud.channel_token()) for a in acts))
+    assert all(r.status in (200, 201) for r in results)
+    for u in users:
+        await next_activity(cloud.connector, lambda b, u=u: card_of(b) is not None and
+                            f"{u.name} topic" in card_text(card_of(b)))
+    await asyncio.sleep(0.3)
+    for u in users:
+        mine = cloud.graph.meetings_of(u.tenant_id, u.aad_object_id)
+        assert len(mine) == 6  # the sign-in command + 5
+        for m in mine:
+            assert m["participants"]["organizer"]["identity"]["user"]["id"] == u.aad_object_id
+            assert m["subject"] == "planning" or m["subject"].startswith(u.name)
+
+
+async def test_personal_account_gets_clear_answer(bot, cloud):
+    user = User(tenant_id="9188040d-6c67-4c5b-b112-36a304b66dad")
+    act = message("meet now", service_url=cloud.connector.url, user=user)
+    await bot.post(act, token=cloud.channel_token())
+    body = await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+    assert "Personal accounts" in card_text(card_of(body))
+
+
+# --- who may talk to the bot --------------------------------------------------------------
+def _forged(cloud, **claims) -> str:
+    base = {"aud": APP_ID, "serviceurl": cloud.connector.url}
+    base.update(claims)
+    return cloud.issuer.issue(base, issuer="https://api.botframework.com")
+
+
+@pytest.mark.parametrize("make_token", [
+    pytest.param(lambda cloud: None, id="missing"),
+    pytest.param(lambda cloud: "not-a-jwt", id="garbage"),
+    pytest.param(lambda cloud: cloud.issuer.issue(
+        {"aud": APP_ID, "serviceurl": cloud.connector.url}, issuer="https://api.botframework.com",
+        lifetime=-7200), id="expired"),
+    pytest.param(lambda cloud: cloud.issuer.issue(
+        {"aud": APP_ID, "serviceurl": cloud.connector.url}, issuer="https://api.botframework.com",
+        signing_key=LocalIssuer(key_bits=2048)._keys[LocalIssuer().current_kid]
+        if False else LocalIssuer()._keys.popitem()[1]), id="wrongly-signed"),
+    pytest.param(lambda cloud: _forged(cloud, aud=str(uuid.uuid4())), id="wrong-audience"),
+    pytest.param(lambda cloud: cloud.issuer.issue(
+        {"aud": APP_ID, "serviceurl": cloud.connector.url}, issuer="https://evil.example"),
+        id="wrong-issuer"),
+    pytest.param(lambda cloud: _forged(cloud, serviceurl="https://evil.example/"),
+                 id="wrong-serviceurl"),
+])
+async def test_bad_channel_tokens_get_401_and_create_nothing(bot, cloud, make_token):
+    user = User()
+    act = message("meet now", service_url=cloud.connector.url, user=user)
+    resp = await bot.post(act, token=make_token(cloud))
+    assert resp.status == 401
+    await asyncio.sleep(0.1)
+    assert cloud.connector.activities() == []
+    assert cloud.graph.meetings_of(user.tenant_id, user.aad_object_id) == []
+
+
+async def test_valid_channel_token_passes(bot, cloud):
+    act = message("help", service_url=cloud.connector.url)
+    assert (await bot.post(act, token=cloud.channel_token())).status in (200, 201)
+    await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+    assert cloud.connector.unauthorized == 0
+
+
+async def test_tenant_allow_list_refuses_other_tenants(cloud):
+    bot = await start_bot(cloud.bot_env(ALLOWED_TENANTS=TENANT))
+    try:
+        outsider = User(tenant_id=str(uuid.uuid4()))
+        act = message("meet now", service_url=cloud.connector.url, user=outsider)
+        assert (await bot.post(act, token=cloud.channel_token())).status in (200, 201)
+        body = await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+        assert "organisation" in card_text(card_of(body))
+        assert cloud.graph.count() == 0
+        assert cloud.entra.calls["on_behalf_of"] == 0
+    finally:
+        await stop_bot(bot)
+
+
+# --- app-only mode ----------------------------------------------------------------------
+async def test_app_only_creates_meeting_for_the_asking_user(cloud):
+    bot = await start_bot(cloud.bot_env(GRAPH_AUTH_MODE="app"))
+    try:
+        user = User()
+        cloud.graph.grant_policy(user.tenant_id, APP_ID)
+        act = message("meet now about app only", service_url=cloud.connector.url, user=user)
+        await bot.post(act, token=cloud.channel_token())
+        body = await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+        meetings = cloud.graph.meetings_of(user.tenant_id, user.aad_object_id)
+        assert len(meetings) == 1
+        assert meetings[0]["joinWebUrl"] in card_text(card_of(body))
+        assert cloud.entra.calls["client_credentials"] >= 1
+        assert cloud.entra.calls["on_behalf_of"] == 0
+    finally:
+        await stop_bot(bot)
+
+
+async def test_app_only_without_access_policy_tells_the_admin_step(cloud, caplog):
+    bot = await start_bot(cloud.bot_env(GRAPH_AUTH_MODE="app"))
+    try:
+        user = User()
+        act = message("meet now", service_url=cloud.connector.url, user=user)
+        await bot.post(act, token=cloud.channel_token())
+        body = await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+        text = card_text(card_of(body))
+        assert "Grant-CsApplicationAccessPolicy" in text
+        assert cloud.graph.meetings_of(user.tenant_id, user.aad_object_id) == []
+        assert any("application access policy" in r.getMessage().lower() for r in caplog.records)
+    finally:
+        await stop_bot(bot)

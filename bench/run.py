@@ -302,16 +302,16 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="MeetBot vs the anchors, side by side (issue 8).")
     p.add_argument("--quick", action="store_true", help="~1 minute smoke run: 1 run of 3 s, 3 cells, no growth")
-    p.add_argument("--stacks", default="bare,botbuilder,agents,meetbot",
+    p.add_argument("--stacks", default="bare,botbuilder,agents,meetbot-full,meetbot-2w",
                    help="comma list of: bare, botbuilder, agents, meetbot, meetbot-full, meetbot-2w")
     p.add_argument("--runs", type=int, default=3, help="runs per cell (the median is reported)")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     p.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per run")
     p.add_argument("--growth", default="10000,100000",
                    help="memory growth: RSS after the first and after the second count of commands")
-    p.add_argument("--growth-stacks", default="meetbot", help="stacks that get the growth run ('' = none)")
-    p.add_argument("--profile", nargs="?", const="meetbot", default="",
-                   help="py-spy flame graph + top functions of these stacks (default meetbot)")
+    p.add_argument("--growth-stacks", default="meetbot-full", help="stacks that get the growth run ('' = none)")
+    p.add_argument("--profile", nargs="?", const="meetbot-full", default="",
+                   help="py-spy flame graph + top functions of these stacks (default meetbot-full)")
     p.add_argument("--max-seconds", type=float, default=900.0, help="cap on one load-generator run")
     p.add_argument("--meetbot-cmd", default="", help=f"MeetBot's command (default: '{PY} app.py')")
     p.add_argument("--meetbot-dir", type=Path, default=ROOT, help="where MeetBot's command runs")

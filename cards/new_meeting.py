@@ -18,7 +18,9 @@ _SUMMARY = f"Start a Teams meeting: type “{EXAMPLE}”."
 
 
 def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
-                     subject_placeholder: str = "e.g. Budget review") -> CardMessage:
+                     subject_placeholder: str = "e.g. Budget review",
+                     subject: str = "") -> CardMessage:
+    """`subject` pre-fills the form (the compose-box action started from a message)."""
     if default_minutes not in DURATION_CHOICES:
         raise ValueError(f"default_minutes must be one of {DURATION_CHOICES}")
     body = [
@@ -28,7 +30,8 @@ def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
         {"type": "ColumnSet", "spacing": "Medium", "columns": [
             {"type": "Column", "width": "stretch", "items": [
                 {"type": "Input.Text", "id": INPUT_SUBJECT, "label": "Subject (optional)",
-                 "placeholder": subject_placeholder, "maxLength": MAX_SUBJECT}]},
+                 "placeholder": subject_placeholder, "maxLength": MAX_SUBJECT,
+                 **({"value": subject[:MAX_SUBJECT]} if subject else {})}]},
             {"type": "Column", "width": "110px", "items": [
                 {"type": "Input.ChoiceSet", "id": INPUT_MINUTES, "label": "Length",
                  "style": "compact", "value": str(default_minutes), "isRequired": True,

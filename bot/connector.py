@@ -66,6 +66,11 @@ class Conversations:
         return ChannelAccount().deserialize(await self._c.call(
             "GET", f"/v3/conversations/{_q(conversation_id)}/members/{_q(member_id)}") or {})
 
+    async def get_member(self, conversation_id: str, member_id: str) -> dict:
+        """The member as Teams returns it (TeamsChannelAccount JSON: aadObjectId, …)."""
+        return await self._c.call(
+            "GET", f"/v3/conversations/{_q(conversation_id)}/members/{_q(member_id)}")
+
     async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
                                              continuation_token: str | None = None) -> dict:
         params = {"pageSize": str(page_size)}

@@ -121,6 +121,10 @@ class OrganizerIdentityMissing(AuthError):
     """App-only mode needs the caller's aadObjectId, which the activity did not carry."""
 
 
+class MembersUnavailable(MeetBotError):
+    """Teams didn't tell us who is in the team or who was mentioned."""
+
+
 # --- state ---------------------------------------------------------------------------------
 class StorageUnavailable(MeetBotError):
     """The shared state store (Redis) could not be reached (connection refused/lost, timeout)."""
@@ -232,6 +236,10 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
             "`sign out` and then try once more.")
     if isinstance(err, SignInRequired):
         return UserMessage("Please sign in", "Sign in so I can create meetings as you.")
+    if isinstance(err, MembersUnavailable):
+        return UserMessage("I couldn't see who to invite",
+                           "Teams didn't give me the member list. Try again, or start the "
+                           "meeting without `with …` and share the card.", EXAMPLE)
     if isinstance(err, StorageUnavailable):
         return UserMessage("I'm having trouble right now",
                            "Part of my service is unavailable. Please try again in a minute.")

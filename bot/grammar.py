@@ -24,7 +24,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
@@ -225,7 +225,10 @@ def _parse_cleaned(cleaned: str, people: list[_Mentioned], now: datetime,
     if _HELP.fullmatch(cleaned, verb.end() + 1):  # "meet help", "meet ?"
         return HelpRequest()
     spec = _Reader(cleaned, people, _tokenize(cleaned, verb.end())).read()
-    return _resolve(spec, now, user_time)
+    request = _resolve(spec, now, user_time)
+    if not cleaned[verb.end():].strip():
+        request = replace(request, bare=True)
+    return request
 
 
 def _checked_example(example: str, people: list[_Mentioned], now: datetime,

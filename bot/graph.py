@@ -27,7 +27,7 @@ from yarl import URL
 from bot.errors import (AccessPolicyMissing, GraphBadRequest, GraphBadResponse, GraphConflict,
                         GraphError, GraphForbidden, GraphNotFound, GraphThrottled, GraphTimeout,
                         GraphUnauthorized, GraphUnavailable)
-from bot.models import AudioConferencing, Meeting, MeetingRequest, Person
+from bot.models import AttendeeScope, AudioConferencing, Meeting, MeetingRequest, Person
 
 UTC = timezone.utc
 RETRY_STATUSES = frozenset({429, 503, 504})
@@ -114,6 +114,9 @@ class _TimedSession:
 
 
 # --- the client ----------------------------------------------------------------------------------
+LOBBY_FOR_SCOPE = {AttendeeScope.MENTIONED: "invited", AttendeeScope.EVERYONE: "organization"}
+
+
 class GraphClient:
     """One per process, over the app's aiohttp session. `user_id=None` calls `/me` (delegated
     token); a user's Entra object id calls `/users/{id}` (app token + application access policy).
@@ -138,7 +141,21 @@ class GraphClient:
         body = _create_body(req, external_id)
         status, payload, rid = await self._call("POST", self._meetings(user_id) + "/createOrGet",
                                                 token, body, "createOrGet")
-        return parse_meeting(payload, created=status == 201, request_id=rid)
+        meeting = parse_meeting(payload, created=status == 201, request_id=rid)
+        # createOrGet ignores lobby settings (contract §4): invited people skip the lobby only
+        # after a follow-up PATCH. Only when someone was invited, so the default stays 1 call.
+        lobby = LOBBY_FOR_SCOPE.get(req.scope)
+        if lobby and meeting.lobby_scope != lobby:
+            meeting = await self.set_lobby(token, meeting.id, lobby, user_id=user_id)
+        return meeting
+
+    async def set_lobby(self, token: str, meeting_id: str, scope: str, *,
+                        user_id: str | None = None) -> Meeting:
+        body = json.dumps({"lobbyBypassSettings": {"scope": scope, "isDialInBypassEnabled": False}})
+        # "invited" is an evolvable enum member: Graph wants this Prefer header for it (§2).
+        _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
+                                           "lobby", {"Prefer": "include-unknown-enum-members"})
+        return parse_meeting(payload, created=True, request_id=rid)
 
     async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
         _, payload, rid = await self._call("GET", self._meeting(user_id, meeting_id), token, None, "get")
@@ -163,13 +180,16 @@ class GraphClient:
         return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (contract §3)
 
     async def _call(self, method: str, url: str, token: str, body: str | None,
-                    op: str) -> tuple[int, Any, str | None]:
+                    op: str, extra_headers: dict[str, str] | None = None
+                    ) -> tuple[int, Any, str | None]:
         """One logical call (retries included). Returns status, parsed JSON (None for 204) and
         Graph's request-id; raises the typed GraphError otherwise."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
                    "client-request-id": str(uuid.uuid4())}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if extra_headers:
+            headers.update(extra_headers)
         try:
             async with asyncio.timeout(self._deadline):
                 async with self._http.request(method, URL(url, encoded=True), headers=headers, data=body,

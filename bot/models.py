@@ -55,6 +55,7 @@ class MeetingRequest:
     subject_given: bool = False
     attendees: tuple[Person, ...] = ()
     scope: AttendeeScope = AttendeeScope.NONE
+    bare: bool = False  # just "meet": in a channel, the router offers the new-meeting card
 
     @property
     def duration(self) -> timedelta:

@@ -6,12 +6,14 @@ in cards/, user-facing words live in bot/errors.py.
 """
 from __future__ import annotations
 
+import html
 import logging
+import re
 import uuid
 from datetime import datetime, timezone
 from http import HTTPStatus
 
-from botbuilder.core import InvokeResponse, TurnContext
+from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import (Activity, ActivityTypes, Attachment, CardAction, OAuthCard,
                                TokenExchangeInvokeResponse)
@@ -20,9 +22,10 @@ from botframework.connector.token_api.models import TokenExchangeResource
 import cards
 from cards import actions
 
-from .errors import (BadCardAction, ConsentRequired, MeetBotError, ParseError, SignInRequired,
+from .errors import (ConsentRequired, MeetBotError, NotOrganizer, ParseError, SignInRequired,
                      describe)
 from .grammar import Mention, parse, user_time_from
+from .members import resolve_attendees
 from .models import HelpRequest, MeetingRequest, Person, SignOutRequest
 from .service import DEMO_TENANT, Caller, MeetingService
 from .turnstate import TurnState
@@ -45,10 +48,45 @@ def invoke_card(msg: "cards.CardMessage") -> InvokeResponse:
                                             "value": msg.card})
 
 
+def compose_message(msg) -> InvokeResponse:
+    """A message-extension answer that shows text instead of inserting a card."""
+    return InvokeResponse(status=200, body={"composeExtension": {
+        "type": "message", "text": f"{msg.title}: {msg.text}"}})
+
+
+def _action_data(value) -> dict:
+    """The data of an Action.Execute invoke value, or an Action.Submit value itself."""
+    if not isinstance(value, dict):
+        return {}
+    action = value.get("action")
+    data = action.get("data") if isinstance(action, dict) else value
+    return data if isinstance(data, dict) else {}
+
+
+def _message_text(payload) -> str:
+    """The plain text of the message a compose action started from (its subject default)."""
+    if not isinstance(payload, dict):
+        return ""
+    body = payload.get("body") if isinstance(payload.get("body"), dict) else {}
+    content = body.get("content") if isinstance(body.get("content"), str) else ""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", content))
+    return " ".join(text.split())[:200]
+
+
 def invoke_message(text: str, status: int = 200) -> InvokeResponse:
     return InvokeResponse(status=status, body={"statusCode": status,
                                                "type": "application/vnd.microsoft.activity.message",
                                                "value": text})
+
+
+def connector(turn_context: TurnContext):
+    return turn_context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY]
+
+
+def team_id(activity: Activity) -> str | None:
+    team = (activity.channel_data or {}).get("team") if isinstance(activity.channel_data,
+                                                                   dict) else None
+    return team.get("id") if isinstance(team, dict) else None
 
 
 def log_refusal(err: MeetBotError, activity: Activity) -> None:
@@ -130,6 +168,11 @@ class MeetBot(TeamsActivityHandler):
 
     async def _meet(self, turn_context: TurnContext, request: MeetingRequest, user_time) -> None:
         activity = turn_context.activity
+        conversation_type = activity.conversation.conversation_type or "personal"
+        if request.bare and conversation_type == "channel":
+            # In a channel a bare "meet" offers the form: length, subject, one click.
+            await turn_context.send_activity(card_activity(cards.new_meeting_card()))
+            return
         # Teams redelivers a slow turn; the second copy must not make a second card.
         if not await self.state.first_delivery(activity):
             log.info("duplicate delivery ignored", extra={"activity_id": activity.id})
@@ -137,6 +180,10 @@ class MeetBot(TeamsActivityHandler):
         await turn_context.send_activity(Activity(type=ActivityTypes.typing))
         caller = self.caller(activity)
         try:
+            request = await resolve_attendees(
+                connector(turn_context).conversations, request,
+                conversation_id=activity.conversation.id, team_id=team_id(activity),
+                organizer_id=caller.aad_object_id)
             meeting = await self.service.create(
                 caller, request, conversation_id=activity.conversation.id,
                 activity_id=activity.id or "")
@@ -151,8 +198,8 @@ class MeetBot(TeamsActivityHandler):
             return
         # Everyone in the conversation sees the join view; the organizer's client refreshes
         # the card into the organizer view (Extend / End) through refresh.userIds.
-        personal = (activity.conversation.conversation_type or "personal") == "personal"
-        msg = cards.meeting_card(meeting, user_time, organizer_view=personal,
+        msg = cards.meeting_card(meeting, user_time,
+                                 organizer_view=conversation_type == "personal",
                                  refresh_user_ids=[caller.teams_id])
         await turn_context.send_activity(card_activity(msg))
 
@@ -188,8 +235,18 @@ class MeetBot(TeamsActivityHandler):
                 return await self._on_token_exchange(turn_context)
             if name in ("signin/verifyState", "signin/failure"):
                 return await self._on_signin_fallback(turn_context)
+            if name == "composeExtension/fetchTask":
+                return self._on_compose_fetch(turn_context)
+            if name == "composeExtension/submitAction":
+                return await self._on_compose_submit(turn_context)
+        except NotOrganizer as err:
+            # A toast; the card (and its join button) stays as it was for this person.
+            log_refusal(err, turn_context.activity)
+            return invoke_message(describe(err).text)
         except MeetBotError as err:
             log_refusal(err, turn_context.activity)
+            if name and name.startswith("composeExtension/"):
+                return compose_message(describe(err))
             return invoke_card(cards.error_card(describe(err)))
         return await super().on_invoke_activity(turn_context)
 
@@ -256,42 +313,108 @@ class MeetBot(TeamsActivityHandler):
         return InvokeResponse(status=200, body={})
 
     async def _on_card_action(self, turn_context: TurnContext) -> InvokeResponse:
-        value = turn_context.activity.value
-        return invoke_card(await self.handle_card_action(turn_context, actions.read_action(value)))
+        action = actions.read_action(turn_context.activity.value)
+        msg, shared = await self.handle_card_action(turn_context, action)
+        await self._update_copies(turn_context, shared)
+        return invoke_card(msg)
 
     async def _on_submit(self, turn_context: TurnContext) -> None:
+        """Action.Submit (clients without Universal Actions): same handlers, and the card
+        message itself is updated when Teams tells us which one it was."""
         try:
-            msg = await self.handle_card_action(turn_context,
-                                                actions.read_action(turn_context.activity.value))
+            action = actions.read_action(turn_context.activity.value)
+            msg, shared = await self.handle_card_action(turn_context, action)
         except MeetBotError as err:
-            msg = cards.error_card(describe(err))
-        await turn_context.send_activity(card_activity(msg))
+            log_refusal(err, turn_context.activity)
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            return
+        if turn_context.activity.reply_to_id:
+            await self._update_copies(turn_context, shared or msg)
+        else:
+            await turn_context.send_activity(card_activity(msg))
+
+    async def _update_copies(self, turn_context: TurnContext, shared) -> None:
+        """After Extend / End / Meet now every copy of the card must show the new state: the
+        message itself is replaced with the everyone-view (the clicker got theirs in the
+        invoke answer)."""
+        card_id = turn_context.activity.reply_to_id
+        if shared is None or not card_id:
+            return
+        update = card_activity(shared)
+        update.id = card_id
+        await turn_context.update_activity(update)
 
     async def handle_card_action(self, turn_context: TurnContext, action: actions.CardAction):
-        """One handler per card verb, shared by Action.Execute and Action.Submit."""
+        """One handler per card verb, shared by Action.Execute and Action.Submit. Returns the
+        card for the person who clicked and, when the state changed, the card for everyone."""
         activity = turn_context.activity
         caller = self.caller(activity)
         user_time = action.user_time or user_time_from(self.timezone_name(activity))
+        own_view = [caller.teams_id]  # refresh.userIds: the organizer gets their own view
         if action.verb == actions.VERB_CREATE:
-            data = activity.value.get("action", {}).get("data", activity.value) \
-                if isinstance(activity.value, dict) else {}
+            data = _action_data(activity.value)
             request = actions.request_from_form(data, now=datetime.now(timezone.utc),
                                                 user_time=user_time)
+            # The card's own message id + the form: a double click gives the same meeting.
             meeting = await self.service.create(
                 caller, request, conversation_id=activity.conversation.id,
                 activity_id=actions.form_key(activity.reply_to_id or activity.id or "", data))
-            return cards.meeting_card(meeting, user_time, organizer_view=True,
-                                      refresh_user_ids=[caller.teams_id])
-        meeting = await self.state.latest(action.meeting)
-        is_organizer = bool(caller.aad_object_id) and caller.aad_object_id == meeting.organizer_id
-        if action.verb == actions.VERB_EXTEND:
-            meeting = await self.service.extend(caller, meeting, actions.EXTEND_MINUTES)
-        elif action.verb == actions.VERB_END:
-            meeting = await self.service.end(caller, meeting)
-        if action.verb != actions.VERB_REFRESH:
             await self.state.remember(meeting)
-        return cards.meeting_card(meeting, user_time, organizer_view=is_organizer,
-                                  refresh_user_ids=[caller.teams_id] if is_organizer else [])
+            return (cards.meeting_card(meeting, user_time, organizer_view=True,
+                                       refresh_user_ids=own_view),
+                    cards.meeting_card(meeting, user_time, refresh_user_ids=own_view))
+        drawn = action.meeting
+        is_organizer = bool(caller.aad_object_id) and caller.aad_object_id == drawn.organizer_id
+        if action.verb == actions.VERB_REFRESH:
+            meeting = await self.state.latest(drawn)
+            return cards.meeting_card(meeting, user_time, organizer_view=is_organizer,
+                                      refresh_user_ids=own_view if is_organizer else ()), None
+        self.service.require_organizer(caller, drawn)
+        async with self.state.meeting_lock(drawn.id):
+            latest = await self.state.latest(drawn)
+            # Acting on the card as it was drawn: a double click (or the same click delivered
+            # twice) finds the meeting already changed and just shows the new state.
+            if latest.ended or latest.end != drawn.end:
+                meeting = latest
+            elif action.verb == actions.VERB_EXTEND:
+                meeting = await self.service.extend(caller, latest, actions.EXTEND_MINUTES)
+            else:
+                meeting = await self.service.end(caller, latest)
+            await self.state.remember(meeting)
+        refresh = () if meeting.ended else own_view
+        return (cards.meeting_card(meeting, user_time, organizer_view=True,
+                                   refresh_user_ids=refresh),
+                cards.meeting_card(meeting, user_time, refresh_user_ids=refresh))
+
+    # --- compose-box action (message extension "createMeeting") -------------------------------
+    def _on_compose_fetch(self, turn_context: TurnContext) -> InvokeResponse:
+        value = turn_context.activity.value if isinstance(turn_context.activity.value, dict) else {}
+        subject = _message_text(value.get("messagePayload"))
+        form = cards.new_meeting_card(subject=subject)
+        return InvokeResponse(status=200, body={"task": {"type": "continue", "value": {
+            "title": "Create meeting", "width": "medium", "height": "small",
+            "card": {"contentType": ADAPTIVE, "content": form.card}}}})
+
+    async def _on_compose_submit(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        caller = self.caller(activity)
+        user_time = user_time_from(self.timezone_name(activity))
+        request = actions.request_from_form(data, now=datetime.now(timezone.utc),
+                                            user_time=user_time)
+        meeting = await self.service.create(
+            caller, request, conversation_id=activity.conversation.id,
+            activity_id=actions.form_key(activity.id or "", data))
+        await self.state.remember(meeting)
+        msg = cards.meeting_card(meeting, user_time)
+        # Inserted into the compose box; the user sends it to the conversation.
+        return InvokeResponse(status=200, body={"composeExtension": {
+            "type": "result", "attachmentLayout": "list",
+            "attachments": [{"contentType": ADAPTIVE, "content": msg.card,
+                             "preview": {"contentType": "application/vnd.microsoft.card.thumbnail",
+                                         "content": {"title": meeting.subject,
+                                                     "text": msg.summary}}}]}})
 
     # --- conversation updates -----------------------------------------------------------
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:

@@ -59,7 +59,7 @@ class MeetingService:
             user_id=self._organizer_path(user))
 
     async def extend(self, caller: Caller, meeting: Meeting, minutes: int = 15) -> Meeting:
-        self._require_organizer(caller, meeting)
+        self.require_organizer(caller, meeting)
         user = caller.key()
         token = await self.broker.graph_token(user)
         try:
@@ -70,7 +70,7 @@ class MeetingService:
             raise MeetingGone("meeting no longer exists") from err
 
     async def end(self, caller: Caller, meeting: Meeting) -> Meeting:
-        self._require_organizer(caller, meeting)
+        self.require_organizer(caller, meeting)
         user = caller.key()
         token = await self.broker.graph_token(user)
         try:
@@ -79,7 +79,9 @@ class MeetingService:
             pass  # already gone: ending it again is not an error
         return replace(meeting, ended=True)
 
-    def _require_organizer(self, caller: Caller, meeting: Meeting) -> None:
+    def require_organizer(self, caller: Caller, meeting: Meeting) -> None:
+        """Organizer-only actions: checked against the meeting's organizer before any Graph call
+        (a forwarded or old card clicked by someone else changes nothing)."""
         self.check_tenant(caller)
         if not caller.aad_object_id or caller.aad_object_id != meeting.organizer_id:
             raise NotOrganizer(f"{caller.aad_object_id} is not {meeting.organizer_id}")

@@ -15,7 +15,7 @@ from dataclasses import replace
 from cards.actions import meeting_from_ref, meeting_ref
 
 from .models import Meeting
-from .state import unique_token
+from .state import store_lock, unique_token
 
 DELIVERY_TTL = 30 * 60  # Teams redelivers within minutes; keep keys a little longer
 PENDING_TTL = 15 * 60
@@ -71,6 +71,10 @@ class TurnState:
     async def remember(self, meeting: Meeting) -> None:
         body = {"ref": meeting_ref(meeting), "ended": meeting.ended}
         await self.store.set(f"meeting:{meeting.id}", json.dumps(body).encode(), ttl=MEETING_TTL)
+
+    def meeting_lock(self, meeting_id: str):
+        """One Extend/End at a time per meeting, across instances."""
+        return store_lock(self.store, f"meeting:{meeting_id}", ttl=30, wait=15)
 
     async def latest(self, meeting: Meeting) -> Meeting:
         """The newest known state (a card's own data may predate an Extend or End)."""

@@ -33,7 +33,7 @@ from .config import Settings
 from .connector import PooledConnectorFactory
 from .errors import describe
 from .graph import GraphClient
-from .routing import MeetBot, card_activity
+from .routing import MeetBot, card_activity, invoke_card
 from .service import MeetingService
 from .state import open_store
 from .tokens import LocalBroker, MsalBroker
@@ -290,10 +290,16 @@ async def _resources(app: web.Application):
 
 
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
-    """Last resort: log the failure for operators, give the user a plain sentence."""
+    """Last resort: log the failure for operators, give the user a plain sentence. An invoke
+    still gets a 200 with the error card, so Teams shows words instead of a failure banner."""
     log.exception("unhandled error in turn", exc_info=error)
+    msg = cards.error_card(describe(error))
     try:
-        await turn_context.send_activity(card_activity(cards.error_card(describe(error))))
+        if turn_context.activity.type == ActivityTypes.invoke:
+            await turn_context.send_activity(Activity(
+                type=ActivityTypes.invoke_response, value=invoke_card(msg)))
+        else:
+            await turn_context.send_activity(card_activity(msg))
     except Exception:  # the connector itself may be what failed
         log.warning("could not tell the user about the error")
 

@@ -14,7 +14,6 @@ from .errors import MembersUnavailable
 from .models import AttendeeScope, MeetingRequest, Person
 
 PAGE_SIZE = 500  # the largest page Teams documents for pagedmembers
-MAX_ATTENDEES = 1000  # Teams meetings chat caps at 1,000 people; the rest still join via link
 
 
 def _person(member: dict) -> Person | None:
@@ -48,7 +47,7 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
             continue
         seen.add(p.aad_object_id)
         attendees.append(p)
-    return replace(request, attendees=tuple(attendees[:MAX_ATTENDEES]))
+    return replace(request, attendees=tuple(attendees))
 
 
 async def _complete(conversations, conversation_id: str, person: Person) -> Person | None:

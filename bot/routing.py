@@ -25,6 +25,7 @@ from cards import actions
 from .errors import (ConsentRequired, MeetBotError, NotOrganizer, ParseError, SignInRequired,
                      describe)
 from .grammar import Mention, parse, user_time_from
+from .connector import ConnectorError
 from .members import resolve_attendees
 from .models import HelpRequest, MeetingRequest, Person, SignOutRequest
 from .service import DEMO_TENANT, Caller, MeetingService
@@ -342,7 +343,10 @@ class MeetBot(TeamsActivityHandler):
             return
         update = card_activity(shared)
         update.id = card_id
-        await turn_context.update_activity(update)
+        try:
+            await turn_context.update_activity(update)
+        except ConnectorError as err:  # the meeting changed; a stale copy is not worth a failure
+            log.warning("could not update the card message: %s", err)
 
     async def handle_card_action(self, turn_context: TurnContext, action: actions.CardAction):
         """One handler per card verb, shared by Action.Execute and Action.Submit. Returns the

@@ -54,9 +54,10 @@ class MeetingService:
         self.check_tenant(caller)
         user = caller.key()
         token = await self.broker.graph_token(user)
-        return await self.graph.create_or_get(
+        meeting = await self.graph.create_or_get(
             token, request, external_id=external_id_for(conversation_id, activity_id),
             user_id=self._organizer_path(user))
+        return _with_names(meeting, request)
 
     async def extend(self, caller: Caller, meeting: Meeting, minutes: int = 15) -> Meeting:
         self.require_organizer(caller, meeting)
@@ -85,3 +86,12 @@ class MeetingService:
         self.check_tenant(caller)
         if not caller.aad_object_id or caller.aad_object_id != meeting.organizer_id:
             raise NotOrganizer(f"{caller.aad_object_id} is not {meeting.organizer_id}")
+
+
+def _with_names(meeting: Meeting, request: MeetingRequest) -> Meeting:
+    """Graph often returns attendees without displayName; Teams told us their names."""
+    if not meeting.attendees or not request.attendees:
+        return meeting
+    names = {p.aad_object_id: p.name for p in request.attendees}
+    return replace(meeting, attendees=tuple(
+        p if p.name else replace(p, name=names.get(p.aad_object_id, "")) for p in meeting.attendees))

@@ -49,7 +49,8 @@ class CardAction:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Full precision: Extend adds to the end the card shows, and compares it with the store's.
+    return moment.astimezone(_UTC).isoformat().replace("+00:00", "Z")
 
 
 def meeting_ref(meeting: Meeting, user_time: UserTime | None = None) -> dict[str, Any]:

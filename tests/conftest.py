@@ -120,7 +120,11 @@ class BotClient:
         data = activity if isinstance(activity, (bytes, str)) else json.dumps(activity)
         async with self.session.post(f"{self.srv.url}/api/messages", data=data,
                                      headers=headers) as resp:
-            await resp.read()
+            body = await resp.read()
+            try:
+                resp.body_json = json.loads(body)  # type: ignore[attr-defined]
+            except ValueError:
+                resp.body_json = None  # type: ignore[attr-defined]
             return resp
 
 

@@ -45,6 +45,7 @@ class Settings:
     authority_host: str = PUBLIC_AUTHORITY_HOST
     sso_resource: str = ""  # api://botid-{appId}, Teams SSO tokenExchangeResource.uri
     sso_connection_name: str = ""  # OAuthCard connectionName (an Azure Bot OAuth connection)
+    public_url: str = ""  # https://{BOT_DOMAIN}: the consent page behind the sign-in button
     allowed_tenants: frozenset[str] = frozenset()
     redis_url: str | None = None
     state_encryption_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -142,6 +143,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                         "encrypted in Redis. Make a key with: python -c \"from cryptography.fernet "
                         "import Fernet; print(Fernet.generate_key().decode())\"")
 
+    domain = get("BOT_DOMAIN")
+    if domain and not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", domain):
+        problems.append(f"BOT_DOMAIN={domain!r} must be a bare host name, e.g. meetbot.contoso.com.")
+    if app_id and mode is GraphAuthMode.DELEGATED and not domain:
+        problems.append("BOT_DOMAIN is empty: set the bot's public host name (the sign-in "
+                        "button opens https://{BOT_DOMAIN}/auth/start).")
+
     ca_file = get("SSL_CA_FILE") or None
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"SSL_CA_FILE={ca_file!r} does not exist.")
@@ -163,6 +171,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         authority_host=get("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY_HOST) or PUBLIC_AUTHORITY_HOST,
         sso_resource=get("SSO_RESOURCE") or (f"api://botid-{app_id}" if app_id else ""),
         sso_connection_name=get("SSO_CONNECTION_NAME", "graph-sso"),
+        public_url=f"https://{get('BOT_DOMAIN')}" if get("BOT_DOMAIN") else "",
         allowed_tenants=allowed, redis_url=redis_url, state_encryption_keys=keys,
         ca_file=ca_file, log_format=log_format, log_level=get("LOG_LEVEL", "INFO").upper(),
         channel_service=get("CHANNEL_SERVICE") or None,

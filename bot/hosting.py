@@ -29,6 +29,7 @@ from msrest.exceptions import DeserializationError
 
 import cards
 
+from . import consent
 from .config import Settings
 from .connector import PooledConnectorFactory
 from .errors import describe
@@ -277,7 +278,7 @@ async def _resources(app: web.Application):
         else None
     adapter = MeetBotAdapter(MeetBotAuthentication(_bot_framework_authentication(settings),
                                                    connectors, keys))
-    bot = MeetBot(service, TurnState(store, signin_url=f"{settings.authority(None)}"),
+    bot = MeetBot(service, TurnState(store), signin_url=consent.signin_url(settings),
                   sso_resource=settings.sso_resource, connection_name=settings.sso_connection_name,
                   demo=settings.demo)
     adapter.on_turn_error = _on_turn_error
@@ -327,5 +328,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.authenticated:
+        app.router.add_routes(consent.routes(settings))
     return app
 

@@ -101,10 +101,12 @@ def log_refusal(err: MeetBotError, activity: Activity) -> None:
 
 class MeetBot(TeamsActivityHandler):
     def __init__(self, service: MeetingService, state: TurnState, *, sso_resource: str = "",
+                 signin_url: str = "",
                  connection_name: str = "", demo: bool = False) -> None:
         self.service = service
         self.state = state
         self.sso_resource = sso_resource
+        self.signin_url = signin_url
         self.connection_name = connection_name
         self.demo = demo
 
@@ -219,7 +221,8 @@ class MeetBot(TeamsActivityHandler):
         card = OAuthCard(
             text="Sign in so I can create Teams meetings as you.",
             connection_name=self.connection_name,
-            buttons=[CardAction(type="signin", title="Sign in", value=self.state.signin_url)],
+            buttons=[CardAction(type="signin", title="Sign in", value=(
+                f"{self.signin_url}?tenant={self.caller(turn_context.activity).tenant_id}"))],
             token_exchange_resource=TokenExchangeResource(
                 id=str(uuid.uuid4()), uri=self.sso_resource, provider_id=None))
         await turn_context.send_activity(Activity(

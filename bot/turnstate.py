@@ -29,9 +29,8 @@ def _delivery_key(activity) -> str:
 
 
 class TurnState:
-    def __init__(self, store, *, signin_url: str = "") -> None:
+    def __init__(self, store) -> None:
         self.store = store
-        self.signin_url = signin_url
 
     # --- redelivery -----------------------------------------------------------------------
     async def first_delivery(self, activity) -> bool:

@@ -169,7 +169,7 @@ class Cloud:
         """Configuration a real deployment would have, pointed at the local cloud."""
         env = {
             "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": APP_SECRET,
-            "MicrosoftAppType": "MultiTenant",
+            "MicrosoftAppType": "MultiTenant", "BOT_DOMAIN": "meetbot.contoso.test",
             "GRAPH_BASE_URL": self.graph_url, "GRAPH_RESOURCE": GRAPH_AUDIENCE,
             "AZURE_AUTHORITY_HOST": self.entra_url,
             "SSL_CA_FILE": self.tls.ca_path,

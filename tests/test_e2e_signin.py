@@ -252,3 +252,26 @@ async def test_app_only_without_access_policy_tells_the_admin_step(cloud, caplog
         assert any("application access policy" in r.getMessage().lower() for r in caplog.records)
     finally:
         await stop_bot(bot)
+
+
+async def test_sign_in_button_leads_to_the_consent_page(bot, cloud):
+    user = User()
+    act = message("meet now", service_url=cloud.connector.url, user=user)
+    await bot.post(act, token=cloud.channel_token())
+    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
+    button = oauth_card(body)["buttons"][0]
+    assert button["type"] == "signin"
+    url = button["value"]
+    assert url.startswith("https://meetbot.contoso.test/auth/start")
+    path = url.split("meetbot.contoso.test", 1)[1]
+    async with bot.session.get(f"{bot.srv.url}{path}", allow_redirects=False) as resp:
+        assert resp.status == 302
+        location = resp.headers["Location"]
+    assert location.startswith(f"{cloud.entra_url}/{user.tenant_id}/oauth2/v2.0/authorize?")
+    assert f"client_id={APP_ID}" in location and "prompt=consent" in location
+    async with bot.session.get(f"{bot.srv.url}/auth/end?code=x&state=y") as resp:
+        assert "all set" in await resp.text()
+    async with bot.session.get(f"{bot.srv.url}/auth/end?error=access_denied&"
+                               "error_description=<script>x</script>") as resp:
+        page = await resp.text()
+        assert "<script>" not in page and "admin" in page

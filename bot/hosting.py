@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -37,6 +38,7 @@ from .graph import GraphClient
 from .routing import MeetBot, card_activity, invoke_card
 from .service import MeetingService
 from .state import open_store
+from .telemetry import Metrics
 from .tokens import LocalBroker, MsalBroker
 from .turnstate import TurnState
 
@@ -47,6 +49,7 @@ SESSION = web.AppKey("session", aiohttp.ClientSession)
 BOT = web.AppKey("bot", MeetBot)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 STORE = web.AppKey("store", object)
+METRICS = web.AppKey("metrics", Metrics)
 LOCAL_GRAPH = web.AppKey("local_graph", object)
 
 
@@ -155,30 +158,55 @@ def _bad(status: int, reason: str) -> web.Response:
 
 
 class MeetBotAdapter(CloudAdapter):
-    """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500."""
+    """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500, and
+    records one log line and one metric per request."""
+
+    def __init__(self, authentication: BotFrameworkAuthentication, metrics: Metrics) -> None:
+        super().__init__(authentication)
+        self.metrics = metrics
 
     async def process(self, request: web.Request, bot) -> web.Response:  # type: ignore[override]
+        started = time.perf_counter()
+        activity: Activity | None = None
+        try:
+            response, activity = await self._process(request, bot)
+        finally:
+            kind = activity.type if activity is not None else "invalid"
+            status = response.status if "response" in locals() else 500
+            self.metrics.activity(kind, status)
+            log.info("activity %s -> %s", kind, status, extra={
+                "activity_id": activity.id if activity is not None else None,
+                "conversation_id": activity.conversation.id
+                if activity is not None and activity.conversation else None,
+                "activity_name": activity.name if activity is not None else None,
+                "status": status, "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return response
+
+    async def _process(self, request: web.Request, bot) -> tuple[web.Response, Activity | None]:
         if request.method != "POST":
-            return _bad(405, "MethodNotAllowed")
+            return _bad(405, "MethodNotAllowed"), None
         if request.content_type != "application/json":
-            return _bad(415, "UnsupportedMediaType")
+            return _bad(415, "UnsupportedMediaType"), None
         try:
             body = await request.json(loads=json.loads)
         except web.HTTPRequestEntityTooLarge:
-            return _bad(413, "PayloadTooLarge")
+            return _bad(413, "PayloadTooLarge"), None
         except (ValueError, UnicodeDecodeError):
-            return _bad(400, "MalformedJson")
+            return _bad(400, "MalformedJson"), None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad(400, "NotAnActivity")
+            return _bad(400, "NotAnActivity"), None
         try:
             activity = Activity().deserialize(body)
         except (DeserializationError, TypeError, ValueError, AttributeError):
-            return _bad(400, "MalformedActivity")
+            return _bad(400, "MalformedActivity"), None
         if not activity.type or not activity.conversation or not activity.service_url:
-            return _bad(400, "IncompleteActivity")
+            return _bad(400, "IncompleteActivity"), activity
+        return await self._run(activity, request.headers.get("Authorization"), bot), activity
+
+    async def _run(self, activity: Activity, auth_header: str | None, bot) -> web.Response:
         try:
             auth = await self.bot_framework_authentication.authenticate_request(
-                activity, request.headers.get("Authorization"))
+                activity, auth_header)
         except SigningKeysUnavailable:
             return _bad(503, "SigningKeysUnavailable")  # Teams retries later
         # botbuilder answers a header it cannot read (no "Bearer", unknown issuer) with a None
@@ -247,6 +275,7 @@ async def _start_local_graph(app: web.Application):
 
 async def _resources(app: web.Application):
     settings = app[SETTINGS]
+    metrics = app[METRICS]
     session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256, limit_per_host=128, ssl=_client_ssl(settings),
                                        ttl_dns_cache=300, keepalive_timeout=30),
@@ -259,10 +288,10 @@ async def _resources(app: web.Application):
     if settings.demo:
         if settings.graph_base_url:
             from localcloud.issuer import LocalIssuer
-            broker = LocalBroker(LocalIssuer())
+            broker = LocalBroker(LocalIssuer(), on_cache_lookup=metrics.token_lookup)
         else:
             issuer, graph_root, local_runner = await _start_local_graph(app)
-            broker = LocalBroker(issuer)
+            broker = LocalBroker(issuer, on_cache_lookup=metrics.token_lookup)
     else:
         broker = MsalBroker(
             app_id=settings.app_id, secret=settings.app_password,
@@ -270,14 +299,17 @@ async def _resources(app: web.Application):
             graph_resource=settings.graph_resource, store=store,
             app_only=settings.graph_auth.value == "app",
             channel_login_url=settings.to_channel_from_bot_login_url,
-            channel_scope=settings.to_channel_from_bot_oauth_scope, ca_file=settings.ca_file)
-    graph = GraphClient(session, graph_root, deadline=settings.graph_deadline)
-    service = MeetingService(graph, broker, allowed_tenants=settings.allowed_tenants)
+            channel_scope=settings.to_channel_from_bot_oauth_scope, ca_file=settings.ca_file,
+            on_cache_lookup=metrics.token_lookup)
+    graph = GraphClient(session, graph_root, deadline=settings.graph_deadline,
+                        on_event=metrics.graph_event)
+    service = MeetingService(graph, broker, allowed_tenants=settings.allowed_tenants,
+                             on_meeting=metrics.meeting)
     connectors = PooledConnectorFactory(session, broker.bot_token)
     keys = SigningKeys(session, _channel_metadata_url(settings)) if settings.authenticated \
         else None
     adapter = MeetBotAdapter(MeetBotAuthentication(_bot_framework_authentication(settings),
-                                                   connectors, keys))
+                                                   connectors, keys), metrics)
     bot = MeetBot(service, TurnState(store), signin_url=consent.signin_url(settings),
                   sso_resource=settings.sso_resource, connection_name=settings.sso_connection_name,
                   demo=settings.demo)
@@ -310,6 +342,11 @@ async def messages(request: web.Request) -> web.Response:
     return await app[ADAPTER].process(request, app[BOT])
 
 
+async def metrics_page(request: web.Request) -> web.Response:
+    body, content_type = request.app[METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -324,10 +361,12 @@ async def readyz(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     if settings.authenticated:
         app.router.add_routes(consent.routes(settings))
     return app

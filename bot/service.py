@@ -34,10 +34,11 @@ class Caller:
 
 class MeetingService:
     def __init__(self, graph: GraphClient, broker: TokenBroker, *,
-                 allowed_tenants: frozenset[str] = frozenset()) -> None:
+                 allowed_tenants: frozenset[str] = frozenset(), on_meeting=None) -> None:
         self.graph = graph
         self.broker = broker
         self.allowed_tenants = allowed_tenants
+        self._on_meeting = on_meeting or (lambda created: None)
 
     def check_tenant(self, caller: Caller) -> None:
         if self.allowed_tenants and caller.tenant_id.lower() not in self.allowed_tenants:
@@ -57,6 +58,7 @@ class MeetingService:
         meeting = await self.graph.create_or_get(
             token, request, external_id=external_id_for(conversation_id, activity_id),
             user_id=self._organizer_path(user))
+        self._on_meeting(meeting.created)
         return _with_names(meeting, request)
 
     async def extend(self, caller: Caller, meeting: Meeting, minutes: int = 15) -> Meeting:

@@ -54,3 +54,52 @@ def configure_logging(settings: Settings) -> None:
     # botbuilder logs unknown Teams channelData attributes at WARNING on every activity.
     logging.getLogger("msrest").setLevel(logging.ERROR)
     logging.Formatter.converter = time.gmtime
+
+
+class Metrics:
+    """The bot's Prometheus metrics, in a registry of its own (one per app: tests run several).
+
+    With WORKERS > 1 each worker keeps its own counts; scrape each instance, or run one
+    worker per container as Prometheus expects."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.activities = Counter("meetbot_activities_total", "Activities received, by type and "
+                                  "HTTP outcome", ["type", "outcome"], registry=self.registry)
+        self.meetings = Counter("meetbot_meetings_total", "Meetings returned by Graph: created "
+                                "or existing (redelivery, double click)", ["result"],
+                                registry=self.registry)
+        self.graph_latency = Histogram(
+            "meetbot_graph_request_seconds", "Graph call latency per attempt", ["op"],
+            buckets=(.025, .05, .1, .2, .4, .8, 1.6, 3.2, 6.4, 12.8), registry=self.registry)
+        self.graph_status = Counter("meetbot_graph_responses_total", "Graph answers by status "
+                                    "(or the connection error)", ["op", "status"],
+                                    registry=self.registry)
+        self.graph_retries = Counter("meetbot_graph_retries_total", "Graph attempts that were "
+                                     "retries", ["op"], registry=self.registry)
+        self.token_cache = Counter("meetbot_token_cache_total", "Access-token lookups in the "
+                                   "in-process cache", ["result"], registry=self.registry)
+
+    def activity(self, activity_type: str, status: int) -> None:
+        outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
+        self.activities.labels(activity_type or "unknown", outcome).inc()
+
+    def meeting(self, created: bool) -> None:
+        self.meetings.labels("created" if created else "existing").inc()
+
+    def graph_event(self, name: str, *, op=None, status=None, error=None, latency=0.0,
+                    attempt=1, retry=False) -> None:
+        op = op or "unknown"
+        self.graph_latency.labels(op).observe(latency)
+        self.graph_status.labels(op, str(status) if status is not None else error or "error").inc()
+        if retry:
+            self.graph_retries.labels(op).inc()
+
+    def token_lookup(self, hit: bool) -> None:
+        self.token_cache.labels("hit" if hit else "miss").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -58,16 +58,18 @@ class TokenBroker(Protocol):
 class _HotCache:
     """Still-valid access tokens by key, bounded so memory stays flat with many users."""
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 10_000, on_lookup=None) -> None:
         self._items: OrderedDict[Any, tuple[str, float]] = OrderedDict()
         self._size = size
+        self._on_lookup = on_lookup or (lambda hit: None)
 
     def get(self, key: Any) -> str | None:
         item = self._items.get(key)
-        if item is None:
-            return None
-        if item[1] - EARLY_REFRESH <= time.time():
+        if item is not None and item[1] - EARLY_REFRESH <= time.time():
             self._items.pop(key, None)
+            item = None
+        self._on_lookup(item is not None)
+        if item is None:
             return None
         self._items.move_to_end(key)
         return item[0]
@@ -100,7 +102,7 @@ class MsalBroker:
     def __init__(self, *, app_id: str, secret: str, authority_host: str, app_tenant: str,
                  graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
                  channel_scope: str | None = None, anonymous_channel: bool = False,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, on_cache_lookup=None) -> None:
         import msal  # imported here: demo mode never needs it
         import requests
 
@@ -124,7 +126,7 @@ class MsalBroker:
             self._http.trust_env = False
         self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
-        self._hot = _HotCache()
+        self._hot = _HotCache(on_lookup=on_cache_lookup)
         self._locks = KeyedLocks()  # one MSAL round trip per user (or app token) at a time
 
     # --- MSAL plumbing ---------------------------------------------------------------------
@@ -246,10 +248,11 @@ class LocalBroker:
 
     app_only = False
 
-    def __init__(self, issuer, *, audience: str = "https://graph.microsoft.com") -> None:
+    def __init__(self, issuer, *, audience: str = "https://graph.microsoft.com",
+                 on_cache_lookup=None) -> None:
         self._issuer = issuer
         self._audience = audience
-        self._hot = _HotCache()
+        self._hot = _HotCache(on_lookup=on_cache_lookup)
 
     async def graph_token(self, user: UserKey) -> str:
         token = self._hot.get(user)

@@ -173,3 +173,24 @@ async def test_oversized_body_is_refused(demo_bot, connector):
     act = message("meet now about " + "x" * 400_000, service_url=connector.url)
     resp = await demo_bot.post(act)
     assert resp.status == 413
+
+
+async def test_metrics_health_and_readiness(demo_bot, connector):
+    act = message("meet now about metrics", service_url=connector.url)
+    await demo_bot.post(act)
+    await reply_to(connector, act["id"])
+    await demo_bot.post(b"{not json")
+    url = demo_bot.srv.url
+    async with demo_bot.session.get(f"{url}/metrics") as resp:
+        assert resp.status == 200 and resp.content_type.startswith("text/plain")
+        page = await resp.text()
+    assert 'meetbot_activities_total{outcome="ok",type="message"} 1.0' in page
+    assert 'meetbot_activities_total{outcome="rejected",type="invalid"} 1.0' in page
+    assert 'meetbot_meetings_total{result="created"} 1.0' in page
+    assert 'meetbot_graph_responses_total{op="createOrGet",status="201"} 1.0' in page
+    assert "meetbot_graph_request_seconds_bucket" in page
+    assert 'meetbot_token_cache_total{result="miss"} 1.0' in page
+    async with demo_bot.session.get(f"{url}/healthz") as resp:
+        assert resp.status == 200
+    async with demo_bot.session.get(f"{url}/readyz") as resp:
+        assert resp.status == 200

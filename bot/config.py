@@ -42,6 +42,7 @@ class Settings:
     graph_resource: str = PUBLIC_GRAPH  # the audience of Graph tokens: scopes are "{resource}/…"
     graph_auth: GraphAuthMode = GraphAuthMode.DEMO
     graph_deadline: float = 10.0
+    ack_after: float = 5.0  # answer Teams after this long; a slow meeting's card follows
     authority_host: str = PUBLIC_AUTHORITY_HOST
     sso_resource: str = ""  # api://botid-{appId}, Teams SSO tokenExchangeResource.uri
     sso_connection_name: str = ""  # OAuthCard connectionName (an Azure Bot OAuth connection)
@@ -167,7 +168,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # National clouds: the token audience is the Graph host (https://graph.microsoft.us …);
         # a simulator or proxy in front of Graph sets GRAPH_RESOURCE explicitly.
         graph_resource=(get("GRAPH_RESOURCE") or graph or PUBLIC_GRAPH).rstrip("/"),
-        graph_deadline=number("GRAPH_TIMEOUT", "10", float, lo=1, hi=60),
+        graph_deadline=number("GRAPH_TIMEOUT", "10", float, lo=0.5, hi=60),
+        ack_after=number("ACK_AFTER_SECONDS", "5", float, lo=0.1, hi=14),
         authority_host=get("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY_HOST) or PUBLIC_AUTHORITY_HOST,
         sso_resource=get("SSO_RESOURCE") or (f"api://botid-{app_id}" if app_id else ""),
         sso_connection_name=get("SSO_CONNECTION_NAME", "graph-sso"),

@@ -312,10 +312,11 @@ async def _resources(app: web.Application):
                                                    connectors, keys), metrics)
     bot = MeetBot(service, TurnState(store), signin_url=consent.signin_url(settings),
                   sso_resource=settings.sso_resource, connection_name=settings.sso_connection_name,
-                  demo=settings.demo)
+                  demo=settings.demo, ack_after=settings.ack_after)
     adapter.on_turn_error = _on_turn_error
     app[ADAPTER], app[BOT] = adapter, bot
     yield
+    await bot.drain(timeout=settings.graph_deadline + 5)  # cards still on their way
     await session.close()
     await store.close()
     if local_runner is not None:

@@ -6,6 +6,7 @@ in cards/, user-facing words live in bot/errors.py.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -101,12 +102,14 @@ def log_refusal(err: MeetBotError, activity: Activity) -> None:
 
 class MeetBot(TeamsActivityHandler):
     def __init__(self, service: MeetingService, state: TurnState, *, sso_resource: str = "",
-                 signin_url: str = "",
+                 signin_url: str = "", ack_after: float = 5.0,
                  connection_name: str = "", demo: bool = False) -> None:
         self.service = service
         self.state = state
         self.sso_resource = sso_resource
         self.signin_url = signin_url
+        self.ack_after = ack_after
+        self._background: set[asyncio.Future] = set()
         self.connection_name = connection_name
         self.demo = demo
 
@@ -181,6 +184,22 @@ class MeetBot(TeamsActivityHandler):
             log.info("duplicate delivery ignored", extra={"activity_id": activity.id})
             return
         await turn_context.send_activity(Activity(type=ActivityTypes.typing))
+        # Teams gives up on a turn after ~15 s and redelivers it. When Graph is slow, answer
+        # Teams after `ack_after` seconds and let the card follow as soon as the meeting exists
+        # (the reply goes out on the same conversation; the work is never done twice).
+        work = asyncio.ensure_future(self._create_and_answer(turn_context, request, user_time))
+        self._background.add(work)
+        work.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(work), self.ack_after)
+        except asyncio.TimeoutError:
+            log.info("Graph is slow: acknowledged, the card follows",
+                     extra={"activity_id": activity.id})
+
+    async def _create_and_answer(self, turn_context: TurnContext, request: MeetingRequest,
+                                 user_time) -> None:
+        activity = turn_context.activity
+        conversation_type = activity.conversation.conversation_type or "personal"
         caller = self.caller(activity)
         try:
             request = await resolve_attendees(
@@ -205,6 +224,11 @@ class MeetBot(TeamsActivityHandler):
                                  organizer_view=conversation_type == "personal",
                                  refresh_user_ids=[caller.teams_id])
         await turn_context.send_activity(card_activity(msg))
+
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: let meetings still being created reach their cards."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
 
     async def _sign_out(self, turn_context: TurnContext) -> None:
         caller = self.caller(turn_context.activity)

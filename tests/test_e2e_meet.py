@@ -194,3 +194,27 @@ async def test_metrics_health_and_readiness(demo_bot, connector):
         assert resp.status == 200
     async with demo_bot.session.get(f"{url}/readyz") as resp:
         assert resp.status == 200
+
+
+async def test_slow_graph_is_acknowledged_in_time_and_the_card_follows(connector):
+    from tests.conftest import start_bot, stop_bot
+    bot = await start_bot({"ACK_AFTER_SECONDS": "0.3"})
+    try:
+        graph = bot.app[LOCAL_GRAPH]
+        graph.faults.push(Fault(delay=1.5))
+        user = User()
+        act = message("meet now about a slow graph", service_url=connector.url, user=user)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        resp = await bot.post(act)
+        answered = loop.time()
+        assert resp.status in (200, 201)
+        reply = await reply_to(connector, act["id"])
+        carded = loop.time()
+        assert answered - started < 1.5 <= carded - started  # Teams heard back before Graph did
+        assert card_of(reply)
+        assert len(graph.meetings_of(user.tenant_id, user.aad_object_id)) == 1
+        cards = [c for c in connector.calls if c.body and card_of(c.body)]
+        assert len(cards) == 1  # one card, no time-out message besides it
+    finally:
+        await stop_bot(bot)

@@ -10,6 +10,7 @@ import pytest
 from bot.hosting import LOCAL_GRAPH
 from localcloud.graph_sim import Fault
 from tests.conftest import User, message
+from tests.test_cards import walk
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
 
@@ -19,17 +20,6 @@ def card_of(activity: dict) -> dict | None:
         if att.get("contentType") == ADAPTIVE:
             return att["content"]
     return None
-
-
-def walk(node):
-    """Every dict inside a card."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def card_text(card: dict) -> str:

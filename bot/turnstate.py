@@ -10,12 +10,16 @@ Activities are read duck-typed (channel_id, conversation.id, id): nothing here i
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 
 from cards.actions import meeting_from_ref, meeting_ref
 
+from .errors import StorageUnavailable
 from .models import Meeting
 from .state import store_lock, unique_token
+
+log = logging.getLogger(__name__)
 
 DELIVERY_TTL = 30 * 60  # Teams redelivers within minutes; keep keys a little longer
 PENDING_TTL = 15 * 60
@@ -34,14 +38,28 @@ class TurnState:
 
     # --- redelivery -----------------------------------------------------------------------
     async def first_delivery(self, activity) -> bool:
+        """With the store unreachable the activity is handled anyway: createOrGet is keyed on
+        the activity, so even a redelivery during the outage gets the same meeting (at worst
+        a second card for it), where refusing would fail every command until Redis is back."""
         if not activity.id:
             return True  # nothing to de-duplicate on
-        return await self.store.set_if_absent(_delivery_key(activity), unique_token(),
-                                              ttl=DELIVERY_TTL)
+        try:
+            return await self.store.set_if_absent(_delivery_key(activity), unique_token(),
+                                                  ttl=DELIVERY_TTL)
+        except StorageUnavailable as err:
+            log.warning("state store unreachable, handling the activity without the "
+                        "redelivery check: %s", err)
+            return True
 
     async def forget_delivery(self, activity) -> None:
-        if activity.id:
+        """Lets a failed command be retried. Best effort: the user's error card matters more,
+        and the key expires after DELIVERY_TTL anyway."""
+        if not activity.id:
+            return
+        try:
             await self.store.delete(_delivery_key(activity))
+        except StorageUnavailable as err:
+            log.warning("state store unreachable, delivery key kept until it expires: %s", err)
 
     async def first_exchange(self, activity, exchange_id: str | None) -> bool:
         user = activity.from_property.id if activity.from_property else ""

@@ -1,0 +1,421 @@
+"""Reliability under faults, end to end over real sockets: Graph misbehaving (scripted and at
+random with a fixed seed), Redis going away and coming back, and SIGTERM during a turn.
+
+The invariant for every command: exactly one meeting and one card showing it, or zero meetings
+and one error card. One case is in between by nature: Graph made the meeting but its answer never
+arrived in time (or was unreadable). The user then gets an error card that says retrying gives
+the same meeting, and the tests prove it: redelivering that same activity answers with that very
+meeting, never a second one.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.hosting import LOCAL_GRAPH
+from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
+from localcloud.graph_sim import Fault
+from tests.conftest import BotClient, User, message, serve, start_bot, stop_bot
+from tests.test_e2e_meet import card_of, walk
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_BODY = (ROOT / "tests/data/graph/seed-user-token-response.json").read_text()
+HTML = "<html><body>upstream error</body></html>"
+
+
+def our_errors(records: list[logging.LogRecord]) -> list[str]:
+    """ERROR records about MeetBot's own code: logged by it, or with a traceback through it
+    (the simulators' servers log their own dropped connections; those are not ours)."""
+    ours = (str(ROOT / "bot"), str(ROOT / "cards"), str(ROOT / "app.py"))
+    found = []
+    for record in records:
+        if record.levelno < logging.ERROR:
+            continue
+        frames = traceback.extract_tb(record.exc_info[2]) if record.exc_info else []
+        if record.name.startswith(("bot", "cards")) or any(f.filename.startswith(ours)
+                                                           for f in frames):
+            found.append(f"{record.name}: {record.getMessage()} {record.exc_info and record.exc_info[1]!r}")
+    return found
+
+
+# --- reading what happened to one command ---------------------------------------------------
+def heading(card: dict) -> str:
+    return next((b.get("text", "") for b in walk(card) if b.get("style") == "heading"), "")
+
+
+def join_urls(card: dict) -> set[str]:
+    return {a["url"] for a in walk(card) if a.get("type") == "Action.OpenUrl"}
+
+
+@dataclass
+class Outcome:
+    """Everything one command produced: its HTTP status, its cards, its meetings."""
+
+    status: int
+    meeting_cards: list[dict] = field(default_factory=list)
+    error_titles: list[str] = field(default_factory=list)
+    meetings: list[dict] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        cards, errors, meetings = len(self.meeting_cards), len(self.error_titles), len(self.meetings)
+        if self.status not in (200, 201):
+            return f"http {self.status}"
+        if cards == 1 and errors == 0 and meetings == 1:
+            shown = join_urls(self.meeting_cards[0])
+            return "meeting" if self.meetings[0]["joinWebUrl"] in shown else "wrong meeting on card"
+        if cards == 0 and errors == 1:
+            return "error" if meetings == 0 else "error, meeting made"  # the latter: retry proves it
+        return f"VIOLATION cards={cards} errors={errors} meetings={meetings}"
+
+
+def outcome(status: int, connector, graph, user: User, activity_id: str, subject: str, *,
+            since: int = 0) -> Outcome:
+    """What one command produced; `since` skips connector calls made before a retry."""
+    out = Outcome(status)
+    for call in connector.calls[since:]:
+        if call.op not in ("reply", "send") or not call.body or activity_id not in (
+                call.activity_id, call.body.get("replyToId")):
+            continue
+        card = card_of(call.body)
+        if card is None:
+            continue  # typing
+        if any(u.startswith("https://teams.microsoft.com/l/meetup-join") for u in join_urls(card)):
+            out.meeting_cards.append(card)
+        else:
+            out.error_titles.append(heading(card))
+    out.meetings = [m for m in graph.meetings_of(user.tenant_id, user.aad_object_id)
+                    if m["subject"] == subject]
+    return out
+
+
+# --- Graph faults at random -----------------------------------------------------------------
+class SeededFaults:
+    """Stands in for the Graph simulator's fault queue: every createOrGet draws a fault (or none)
+    from a weighted table with a fixed seed, and the draws are counted."""
+
+    def __init__(self, seed: int, table: dict[str, tuple[float, Fault]]) -> None:
+        self._rng = random.Random(seed)
+        self._table = table
+        self.drawn: Counter[str] = Counter()
+
+    def take(self, request: web.Request) -> Fault | None:
+        if not request.path.endswith("/createOrGet"):
+            return None
+        draw = self._rng.random()
+        for name, (rate, fault) in self._table.items():
+            if draw < rate:
+                self.drawn[name] += 1
+                return fault
+            draw -= rate
+        self.drawn["none"] += 1
+        return None
+
+    def __len__(self) -> int:
+        return 0
+
+
+SLOW = 1.2  # past the per-attempt timeout (GRAPH_TIMEOUT=1 -> 0.5 s); two in a row miss the deadline
+RANDOM_FAULTS = {
+    "429 Retry-After": (0.10, Fault(status=429, retry_after=0.05)),
+    "500": (0.04, Fault(status=500)),
+    "503": (0.06, Fault(status=503)),
+    "504": (0.05, Fault(status=504)),
+    "slow": (0.06, Fault(delay=SLOW)),
+    "slow after commit": (0.06, Fault(delay=SLOW, after_commit=True)),
+    "drop": (0.04, Fault(drop=True)),
+    "drop after commit": (0.04, Fault(drop=True, after_commit=True)),
+    "not JSON": (0.02, Fault(status=200, body=HTML)),
+    "not JSON after commit": (0.01, Fault(status=201, body=HTML, after_commit=True)),
+    "truncated JSON": (0.01, Fault(status=201, body='{"id": "x", "joinWeb',
+                                   content_type="application/json")),
+}
+
+
+async def run_commands(bot: BotClient, connector, n: int, *, concurrency: int, users: list[User],
+                       prefix: str, between=None) -> list[tuple[dict, User, str, int]]:
+    """Sends n distinct meet commands, `concurrency` at a time; returns (activity, user,
+    subject, HTTP status) per command. `between(i)` runs before command i is sent."""
+    gate = asyncio.Semaphore(concurrency)
+    results: list = [None] * n
+
+    async def one(i: int) -> None:
+        user = users[i % len(users)]
+        subject = f"{prefix} {i:04d}"
+        act = message(f"meet now about {subject}", service_url=connector.url, user=user,
+                      activity_id=f"{prefix}-{i:04d}")
+        async with gate:
+            try:
+                status = (await bot.post(act)).status
+            except aiohttp.ClientError:
+                status = -1
+        results[i] = (act, user, subject, status)
+
+    tasks = []
+    for i in range(n):
+        if between is not None:
+            await between(i)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return results
+
+
+async def retry_same_activity(bot: BotClient, connector, graph, act: dict, user: User,
+                              subject: str) -> Outcome:
+    """Teams redelivering (or the user retrying) exactly that activity."""
+    since = len(connector.calls)
+    status = (await bot.post(act)).status
+    return outcome(status, connector, graph, user, act["id"], subject, since=since)
+
+
+@pytest.mark.slow
+async def test_random_graph_faults_over_1000_commands(connector, caplog):
+    bot = await start_bot({"GRAPH_TIMEOUT": "1", "LOG_LEVEL": "WARNING"})
+    try:
+        graph = bot.app[LOCAL_GRAPH]
+        faults = graph.faults = SeededFaults(20240605, RANDOM_FAULTS)
+        users = [User(name=f"User {k}") for k in range(8)]
+        started = time.monotonic()
+        sent = await run_commands(bot, connector, 1000, concurrency=48, users=users, prefix="rel")
+        elapsed = time.monotonic() - started
+        graph.faults = SeededFaults(0, {})  # retries below meet a healthy Graph
+        await asyncio.sleep(SLOW + 0.3)  # Graph finishes requests the bot stopped waiting for
+
+        kinds: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        ambiguous = []
+        for act, user, subject, status in sent:
+            out = outcome(status, connector, graph, user, act["id"], subject)
+            kinds[out.kind] += 1
+            errors.update(out.error_titles)
+            if out.kind == "error, meeting made":
+                ambiguous.append((act, user, subject, out.meetings[0]))
+
+        retried: Counter[str] = Counter()
+        for act, user, subject, made in ambiguous:
+            again = await retry_same_activity(bot, connector, graph, act, user, subject)
+            same = (len(again.meetings) == 1 and again.meetings[0]["id"] == made["id"]
+                    and len(again.meeting_cards) == 1
+                    and made["joinWebUrl"] in join_urls(again.meeting_cards[0]))
+            retried["same meeting" if same else f"BAD {again.kind}"] += 1
+
+        print(f"\n1000 commands, concurrency 48, {elapsed:.1f}s; Graph createOrGet calls "
+              f"{graph.count('POST', 'createOrGet')}; faults drawn {dict(faults.drawn)}")
+        print(f"outcomes {dict(kinds)}")
+        print(f"error cards by title {dict(errors)}")
+        print(f"'error, meeting made' retried with the same activity: {dict(retried)}")
+        assert sum(kinds.values()) == 1000
+        assert set(kinds) <= {"meeting", "error", "error, meeting made"}, kinds
+        assert set(retried) <= {"same meeting"}, retried
+        assert kinds["meeting"] > 700 and kinds["error"] > 10  # the faults did bite
+        assert faults.drawn["slow after commit"] and faults.drawn["drop after commit"]
+        assert our_errors(caplog.records) == []
+    finally:
+        await stop_bot(bot)
+
+
+# --- Graph faults in sequences ----------------------------------------------------------------
+def createorget(fault: Fault) -> Fault:
+    fault.path = "createOrGet"
+    return fault
+
+
+@pytest.mark.parametrize("faults, expect", [
+    pytest.param([Fault(status=429, retry_after=0.1), Fault(status=429, retry_after=0.05),
+                  Fault(status=503)], "meeting", id="throttled-twice-then-503"),
+    pytest.param([Fault(status=504)] * 4, "error:Teams meetings are unavailable", id="504-x4"),
+    pytest.param([Fault(status=429, retry_after=30)], "error:Teams is busy", id="retry-after-too-long"),
+    pytest.param([Fault(drop=True), Fault(drop=True, after_commit=True)], "meeting",
+                 id="dropped-before-then-after-commit"),
+    pytest.param([Fault(delay=3, after_commit=True)], "meeting", id="slow-once-after-commit"),
+    pytest.param([Fault(delay=3, after_commit=True)] * 3, "retry:Teams is taking too long",
+                 id="past-deadline-after-commit"),
+    pytest.param([Fault(delay=3)] * 3, "error:Teams is taking too long", id="past-deadline"),
+    pytest.param([Fault(status=200, body=HTML)], "error:Teams sent an answer I couldn't read",
+                 id="html-body"),
+    pytest.param([Fault(status=201, body=HTML, after_commit=True)],
+                 "retry:Teams sent an answer I couldn't read", id="html-body-after-commit"),
+])
+async def test_graph_fault_sequences(connector, faults, expect):
+    bot = await start_bot({"GRAPH_TIMEOUT": "2"})  # 1 s per attempt
+    try:
+        graph = bot.app[LOCAL_GRAPH]
+        graph.faults.push(*(createorget(Fault(**vars(f))) for f in faults))
+        user = User()
+        act = message("meet now about sequence", service_url=connector.url, user=user)
+        out = outcome((await bot.post(act)).status, connector, graph, user, act["id"], "sequence")
+        kind, _, title = expect.partition(":")
+        if kind == "meeting":
+            assert out.kind == "meeting"
+            return
+        assert len(out.error_titles) == 1 and out.error_titles[0].startswith(title)
+        if kind == "error":
+            assert out.kind == "error"
+            return
+        assert out.kind == "error, meeting made"
+        again = await retry_same_activity(bot, connector, graph, act, user, "sequence")
+        assert [m["id"] for m in again.meetings] == [out.meetings[0]["id"]]
+        assert len(again.meeting_cards) == 1 and not again.error_titles
+        assert out.meetings[0]["joinWebUrl"] in join_urls(again.meeting_cards[0])
+    finally:
+        await stop_bot(bot)
+
+
+async def test_seed_page_example_body_is_shown(connector):
+    """Graph answering with the seed page's own (2019-shaped) example body."""
+    bot = await start_bot({})
+    try:
+        graph = bot.app[LOCAL_GRAPH]
+        graph.faults.push(createorget(Fault(status=201, body=SEED_BODY, after_commit=True,
+                                            content_type="application/json")))
+        user = User()
+        act = message("meet now about seed", service_url=connector.url, user=user)
+        out = outcome((await bot.post(act)).status, connector, graph, user, act["id"], "seed")
+        seed = json.loads(SEED_BODY)
+        assert out.kind == "wrong meeting on card"  # by design: the card shows what Graph said
+        assert seed["joinUrl"] in join_urls(out.meeting_cards[0])
+        assert seed["audioConferencing"]["ConferenceId"] in json.dumps(out.meeting_cards[0])
+    finally:
+        await stop_bot(bot)
+
+
+# --- Redis going away mid-run -------------------------------------------------------------------
+@pytest.mark.slow
+async def test_redis_dropped_and_restored_mid_run(connector, redis_server, caplog):
+    bot = await start_bot({"REDIS_URL": redis_server.url, "GRAPH_TIMEOUT": "2",
+                           "LOG_LEVEL": "WARNING"})
+    try:
+        graph = bot.app[LOCAL_GRAPH]
+        graph.latency = 0.05  # keeps turns in flight while Redis stops and starts
+        graph.faults = SeededFaults(7, {"500": (0.05, Fault(status=500)),
+                                        "429": (0.05, Fault(status=429, retry_after=0.05))})
+        users = [User(name=f"User {k}") for k in range(4)]
+        n, down_at, up_at = 600, 200, 400
+        readiness: dict[str, int] = {}
+
+        async def ready() -> int:
+            async with bot.session.get(f"{bot.srv.url}/readyz") as resp:
+                return resp.status
+
+        async def between(i: int) -> None:
+            if i == down_at:
+                await asyncio.to_thread(redis_server.stop)
+                readiness["down"] = await ready()
+            elif i == up_at:
+                await asyncio.to_thread(redis_server.start)
+                readiness["up"] = await ready()
+            await asyncio.sleep(0.004)  # a steady stream, so turns straddle both moments
+
+        started = time.monotonic()
+        sent = await run_commands(bot, connector, n, concurrency=16, users=users, prefix="red",
+                                  between=between)
+        elapsed = time.monotonic() - started
+        kinds = [Counter(), Counter(), Counter()]  # before, during, after the outage
+        for i, (act, user, subject, status) in enumerate(sent):
+            phase = 0 if i < down_at else 1 if i < up_at else 2
+            kinds[phase][outcome(status, connector, graph, user, act["id"], subject).kind] += 1
+
+        # After recovery, redelivery is de-duplicated again (the keys live in Redis).
+        graph.faults = SeededFaults(0, {})
+        twins = [message(f"meet now about twin {k}", service_url=connector.url, user=users[0])
+                 for k in range(20)]
+        statuses = await asyncio.gather(*(bot.post(t) for t in twins for _ in range(2)))
+        twin_kinds = Counter(outcome(s.status, connector, graph, users[0], t["id"],
+                                     f"twin {k}").kind
+                             for k, (t, s) in enumerate(zip(twins, statuses[::2])))
+        print(f"\n{n} commands in {elapsed:.1f}s, Redis stopped at #{down_at}, restarted at "
+              f"#{up_at}; /readyz {readiness}")
+        for name, counts in zip(("before", "during", "after"), kinds):
+            print(f"  {name}: {dict(counts)}")
+        print(f"  redelivered twins after recovery: {dict(twin_kinds)}")
+        assert readiness == {"down": 503, "up": 200}
+        for counts in kinds:
+            assert set(counts) <= {"meeting", "error"}, counts
+        assert kinds[1]["meeting"] > 0 and kinds[2]["meeting"] > 0
+        assert twin_kinds == Counter({"meeting": 20})
+        assert await ready() == 200
+        assert our_errors(caplog.records) == []
+    finally:
+        await stop_bot(bot)
+
+
+# --- graceful shutdown ---------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return False
+    except OSError:
+        return True
+
+
+async def test_sigterm_finishes_the_turn_in_flight_then_exits_0():
+    # Replies to this connector take 1.5 s each, so a turn (typing + card) is in flight ~3 s.
+    conn_srv = await serve(create_connector_app(latency=1.5))
+    connector = conn_srv.app[CONNECTOR_SIM]
+    connector.url = conn_srv.url
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "GRAPH_", "REDIS"))}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            env={**env, "PORT": str(port), "HOST": "127.0.0.1", "LOG_FORMAT": "text"})
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    assert proc.poll() is None, proc.stdout.read().decode()
+                    assert time.monotonic() < deadline, "app.py did not start"
+                    await asyncio.sleep(0.1)
+            user = User()
+            act = message("meet now about shutdown", service_url=connector.url, user=user)
+
+            async def send() -> int:
+                async with session.post(f"http://127.0.0.1:{port}/api/messages", json=act) as r:
+                    return r.status
+
+            turn = asyncio.create_task(send())
+            while connector.requests == 0:  # the turn reached its first reply
+                await asyncio.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(50):  # stops accepting while the turn is still running
+                if _refused(port):
+                    break
+                await asyncio.sleep(0.02)
+            assert _refused(port), "still accepting connections after SIGTERM"
+            assert not turn.done()
+            assert await turn == 201
+        card = next(c.body for c in connector.calls if c.body and card_of(c.body))
+        assert "shutdown" in json.dumps(card_of(card))
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        await conn_srv.server.close()

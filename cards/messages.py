@@ -11,12 +11,12 @@ from cards.base import Card, CardMessage, card, note, open_url, text, title
 _CODE = re.compile(r"`([^`]+)`")
 
 _EXAMPLES = (
-    ("meet", "a card to pick the length and subject"),
+    ("meet", "a 30-minute meeting now (in a channel: a form to set it up)"),
     ("meet now 30m about budget review", "starts now, for 30 minutes"),
     ("meet tomorrow 9:30 for 1h about planning with @Ana", "a later start, and an invite"),
     ("meet at 3pm", "starts at 3 pm"),
     ("meet in 10 min for 20 min about X", "starts in 10 minutes"),
-    ("meet with everyone about all hands", "invites everyone in the team"),
+    ("meet with everyone about all hands", "invites everyone in this team or chat"),
     ("sign out", "forget your sign-in"),
     ("help", "this list"),
 )

@@ -1,5 +1,5 @@
 """py-spy around one benchmark run: a flame graph (SVG) and a top-functions summary with the
-CPU split by component (botbuilder, msrest, aiohttp, MeetBot's own code, …)."""
+CPU split by component (botbuilder, msrest, aiohttp, the repository's own code as repo:<dir>, …)."""
 from __future__ import annotations
 
 import contextlib
@@ -48,10 +48,14 @@ def component(frame: str) -> str:
     path = frame.rsplit("(", 1)[-1].rstrip(")").rsplit(":", 1)[0]
     if "site-packages/" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
+    if path.startswith("<frozen "):  # frozen standard-library modules: "<frozen os>"
+        return "stdlib:" + path[8:].rstrip(">").split(".", 1)[0]
+    if path.startswith("<"):  # code compiled at run time: dataclass methods, namedtuples …
+        return "generated " + path
     root = str(ROOT) + "/"
     if path.startswith(root) or not path.startswith("/"):
         rel = path.removeprefix(root)
-        return "meetbot:" + (rel.split("/", 1)[0] if "/" in rel else rel)
+        return "repo:" + (rel.split("/", 1)[0] if "/" in rel else rel)
     parts = path.split("/")
     for i, part in enumerate(parts):
         if part.startswith("python3") and i + 1 < len(parts):

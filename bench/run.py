@@ -275,7 +275,8 @@ def full_env(fakes: str, entra: str, ca: Path) -> dict[str, str]:
             # with /.default: botbuilder appends it when missing, MeetBot's broker uses the value as is
             "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE": "https://api.botframework.com/.default",
             "AZURE_AUTHORITY_HOST": entra, "TO_CHANNEL_FROM_BOT_LOGIN_URL": f"{entra}/{FULL_TENANT}",
-            "SSL_CA_FILE": str(ca), "LOG_FORMAT": "json"}
+            "SSL_CA_FILE": str(ca), "LOG_FORMAT": "json",
+            "BOT_DOMAIN": "meetbot.localhost"}  # only shapes the sign-in button's URL; never called
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:

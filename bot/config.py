@@ -151,6 +151,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("BOT_DOMAIN is empty: set the bot's public host name (the sign-in "
                         "button opens https://{BOT_DOMAIN}/auth/start).")
 
+    workers = get("WORKERS", "1")
+    if workers not in ("", "1") and not redis_url and mode is not GraphAuthMode.DEMO:
+        problems.append(f"WORKERS={workers} needs REDIS_URL: each worker is a separate process, "
+                        "and sign-ins, redelivery checks and card state must be shared.")
+
     ca_file = get("SSL_CA_FILE") or None
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"SSL_CA_FILE={ca_file!r} does not exist.")

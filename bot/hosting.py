@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import jwt
 from aiohttp import web
-from botbuilder.core import TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import (AuthenticationConfiguration, BotFrameworkAuthentication,
@@ -157,6 +157,42 @@ def _bad(status: int, reason: str) -> web.Response:
     return web.json_response({"error": {"code": reason}}, status=status)
 
 
+# The JSON types the Bot Framework Activity schema, and Teams' entity and channelData schemas,
+# give the fields MeetBot reads. msrest does not enforce them (an "id" object stays an object),
+# so a wrong type would otherwise surface mid-turn as a crash; here it is a 400.
+_ACCOUNT = {"id": str, "name": str, "aadObjectId": str, "role": str}
+_ACTIVITY_SHAPE: dict = {
+    **dict.fromkeys(("type", "id", "serviceUrl", "channelId", "text", "name", "replyToId",
+                     "locale", "localTimezone", "textFormat", "summary", "timestamp",
+                     "localTimestamp"), str),
+    "from": _ACCOUNT, "recipient": _ACCOUNT,
+    "conversation": {**_ACCOUNT, "conversationType": str, "tenantId": str, "isGroup": bool},
+    "entities": [{"type": str, "text": str, "timezone": str, "locale": str,
+                  "mentioned": _ACCOUNT}],
+    "membersAdded": [_ACCOUNT], "membersRemoved": [_ACCOUNT],
+    "attachments": [{"contentType": str, "contentUrl": str, "name": str}],
+    "channelData": {"tenant": {"id": str}, "team": {"id": str, "name": str, "aadGroupId": str},
+                    "channel": {"id": str, "name": str}, "eventType": str},
+}
+
+
+def _misshapen(value, shape, path: str = "activity") -> str | None:
+    """The first field whose JSON type differs from `shape` (null counts as absent)."""
+    if value is None:
+        return None
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return path
+        return next((bad for key, inner in shape.items()
+                     if (bad := _misshapen(value.get(key), inner, f"{path}.{key}"))), None)
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return path
+        return next((bad for i, item in enumerate(value)
+                     if (bad := _misshapen(item, shape[0], f"{path}[{i}]"))), None)
+    return None if isinstance(value, shape) else path
+
+
 class MeetBotAdapter(CloudAdapter):
     """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500, and
     records one log line and one metric per request."""
@@ -195,11 +231,16 @@ class MeetBotAdapter(CloudAdapter):
             return _bad(400, "MalformedJson"), None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             return _bad(400, "NotAnActivity"), None
+        misshapen = _misshapen(body, _ACTIVITY_SHAPE)
+        if misshapen:
+            log.info("malformed activity: %s has the wrong type", misshapen)
+            return _bad(400, "MalformedActivity"), None
         try:
             activity = Activity().deserialize(body)
         except (DeserializationError, TypeError, ValueError, AttributeError):
             return _bad(400, "MalformedActivity"), None
-        if not activity.type or not activity.conversation or not activity.service_url:
+        if not activity.type or not activity.conversation or not activity.conversation.id or \
+                not (activity.service_url or "").startswith(("https://", "http://")):
             return _bad(400, "IncompleteActivity"), activity
         return await self._run(activity, request.headers.get("Authorization"), bot), activity
 
@@ -222,7 +263,10 @@ class MeetBotAdapter(CloudAdapter):
         if invoke is None:
             return web.Response(status=201 if activity.type == ActivityTypes.message else 200)
         payload = invoke.body.serialize() if hasattr(invoke.body, "serialize") else invoke.body
-        return web.json_response(payload, status=int(invoke.status))
+        # botbuilder answers an invoke no handler took with 501; a 5xx makes the Bot Connector
+        # retry, and there is nothing to retry: the request names something this bot lacks.
+        status = 400 if int(invoke.status) == 501 else int(invoke.status)
+        return web.json_response(payload, status=status)
 
 
 def _client_ssl(settings: Settings) -> ssl.SSLContext | bool:
@@ -246,10 +290,32 @@ def _bot_framework_authentication(settings: Settings) -> BotFrameworkAuthenticat
         credential_factory=credentials, auth_configuration=AuthenticationConfiguration())
 
 
+def _government(settings: Settings) -> bool:
+    return settings.channel_service == GovernmentConstants.CHANNEL_SERVICE
+
+
+def _channel_login_url(settings: Settings) -> str:
+    """Where the bot gets its own token for the Bot Connector (botbuilder's defaults)."""
+    if settings.to_channel_from_bot_login_url:
+        return settings.to_channel_from_bot_login_url
+    if _government(settings):
+        return (f"{GovernmentConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL_PREFIX}"
+                f"{settings.app_tenant_id or GovernmentConstants.DEFAULT_CHANNEL_AUTH_TENANT}")
+    return f"{settings.authority_host}/{settings.app_tenant_id or 'botframework.com'}"
+
+
+def _channel_scope(settings: Settings) -> str:
+    scope = settings.to_channel_from_bot_oauth_scope or (
+        GovernmentConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE if _government(settings)
+        else AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE)
+    # MSAL's client credentials want "{resource}/.default"; botbuilder appends it the same way.
+    return scope if scope.endswith("/.default") else scope.rstrip("/") + "/.default"
+
+
 def _channel_metadata_url(settings: Settings) -> str:
     if settings.to_bot_from_channel_openid_metadata_url:
         return settings.to_bot_from_channel_openid_metadata_url
-    if settings.channel_service == GovernmentConstants.CHANNEL_SERVICE:
+    if _government(settings):
         return GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
     return AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 
@@ -298,8 +364,8 @@ async def _resources(app: web.Application):
             authority_host=settings.authority_host, app_tenant=settings.app_tenant_id,
             graph_resource=settings.graph_resource, store=store,
             app_only=settings.graph_auth.value == "app",
-            channel_login_url=settings.to_channel_from_bot_login_url,
-            channel_scope=settings.to_channel_from_bot_oauth_scope, ca_file=settings.ca_file,
+            channel_login_url=_channel_login_url(settings),
+            channel_scope=_channel_scope(settings), ca_file=settings.ca_file,
             on_cache_lookup=metrics.token_lookup)
     graph = GraphClient(session, graph_root, deadline=settings.graph_deadline,
                         on_event=metrics.graph_event)
@@ -326,6 +392,14 @@ async def _resources(app: web.Application):
 async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
     """Last resort: log the failure for operators, give the user a plain sentence. An invoke
     still gets a 200 with the error card, so Teams shows words instead of a failure banner."""
+    if isinstance(error, DeserializationError):
+        # botbuilder could not read a Teams payload (an invoke value, channelData): the
+        # sender's mistake, not ours, so a 400 and no traceback.
+        log.warning("unreadable %s payload: %s", turn_context.activity.type, error)
+        if turn_context.activity.type == ActivityTypes.invoke:
+            await turn_context.send_activity(Activity(
+                type=ActivityTypes.invoke_response, value=InvokeResponse(status=400)))
+        return
     log.exception("unhandled error in turn", exc_info=error)
     msg = cards.error_card(describe(error))
     try:

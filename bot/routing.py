@@ -183,7 +183,8 @@ class MeetBot(TeamsActivityHandler):
         if not await self.state.first_delivery(activity):
             log.info("duplicate delivery ignored", extra={"activity_id": activity.id})
             return
-        await turn_context.send_activity(Activity(type=ActivityTypes.typing))
+        if conversation_type != "channel":  # Teams shows typing only in chats, not channels
+            await turn_context.send_activity(Activity(type=ActivityTypes.typing))
         # Teams gives up on a turn after ~15 s and redelivers it. When Graph is slow, answer
         # Teams after `ack_after` seconds and let the card follow as soon as the meeting exists
         # (the reply goes out on the same conversation; the work is never done twice).

@@ -114,8 +114,7 @@ class MsalBroker:
         self._app_tenant = app_tenant or "organizations"
         self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
         self._graph_app_scopes = [f"{graph_resource}/.default"]
-        self._channel_login_url = (channel_login_url or
-                                   f"{self._authority_host}/{app_tenant or 'botframework.com'}")
+        self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
         self._anonymous_channel = anonymous_channel
         self._store = store
@@ -285,8 +284,7 @@ class MsalBroker:
         self._app_tenant = app_tenant or "organizations"
         self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
         self._graph_app_scopes = [f"{graph_resource}/.default"]
-        self._channel_login_url = (channel_login_url or
-                                   f"{self._authority_host}/{app_tenant or 'botframework.com'}")
+        self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
         self._anonymous_channel = anonymous_channel
         self._store = store

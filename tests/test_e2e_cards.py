@@ -228,6 +228,8 @@ async def test_channel_meeting_with_mentions_invites_them(demo_bot, connector):
     assert invited == {ana.aad_object_id, ben.aad_object_id}
     assert m["lobbyBypassSettings"]["scope"] == "invited"
     assert m["subject"] == "incident 42"
+    # Teams shows "typing…" only in chats; in a channel it would break the thread.
+    assert not [c for c in connector.calls if c.body and c.body.get("type") == "typing"]
     text = card_text(card)
     assert "Ana" in text and "Ben" in text and "lobby" in text
 

@@ -32,7 +32,7 @@ import cards
 
 from . import consent
 from .config import Settings
-from .connector import PooledConnectorFactory
+from .connector import ConnectorError, PooledConnectorFactory
 from .errors import describe
 from .graph import GraphClient
 from .routing import MeetBot, card_activity, invoke_card
@@ -158,9 +158,16 @@ def _bad(status: int, reason: str) -> web.Response:
 
 
 # The JSON types the Bot Framework Activity schema, and Teams' entity and channelData schemas,
-# give the fields MeetBot reads. msrest does not enforce them (an "id" object stays an object),
-# so a wrong type would otherwise surface mid-turn as a crash; here it is a 400.
+# give the fields MeetBot reads. msrest does not enforce them (an "id" object stays an object,
+# a null list item stays null), so a wrong type would otherwise surface mid-turn as a crash
+# in botbuilder or the router; here it is a 400.
+class _Required:
+    def __init__(self, shape) -> None:
+        self.shape = shape
+
+
 _ACCOUNT = {"id": str, "name": str, "aadObjectId": str, "role": str}
+_MEMBER = {**_ACCOUNT, "id": _Required(str)}  # TeamsInfo looks members up by id
 _ACTIVITY_SHAPE: dict = {
     **dict.fromkeys(("type", "id", "serviceUrl", "channelId", "text", "name", "replyToId",
                      "locale", "localTimezone", "textFormat", "summary", "timestamp",
@@ -169,7 +176,7 @@ _ACTIVITY_SHAPE: dict = {
     "conversation": {**_ACCOUNT, "conversationType": str, "tenantId": str, "isGroup": bool},
     "entities": [{"type": str, "text": str, "timezone": str, "locale": str,
                   "mentioned": _ACCOUNT}],
-    "membersAdded": [_ACCOUNT], "membersRemoved": [_ACCOUNT],
+    "membersAdded": [_MEMBER], "membersRemoved": [_MEMBER],
     "attachments": [{"contentType": str, "contentUrl": str, "name": str}],
     "channelData": {"tenant": {"id": str}, "team": {"id": str, "name": str, "aadGroupId": str},
                     "channel": {"id": str, "name": str}, "eventType": str},
@@ -177,7 +184,10 @@ _ACTIVITY_SHAPE: dict = {
 
 
 def _misshapen(value, shape, path: str = "activity") -> str | None:
-    """The first field whose JSON type differs from `shape` (null counts as absent)."""
+    """The first field whose JSON type differs from `shape`. A null field counts as absent;
+    list items and `_Required` fields must be present."""
+    if isinstance(shape, _Required):
+        return path if value is None else _misshapen(value, shape.shape, path)
     if value is None:
         return None
     if isinstance(shape, dict):
@@ -189,7 +199,7 @@ def _misshapen(value, shape, path: str = "activity") -> str | None:
         if not isinstance(value, list):
             return path
         return next((bad for i, item in enumerate(value)
-                     if (bad := _misshapen(item, shape[0], f"{path}[{i}]"))), None)
+                     if (bad := _misshapen(item, _Required(shape[0]), f"{path}[{i}]"))), None)
     return None if isinstance(value, shape) else path
 
 
@@ -232,6 +242,9 @@ class MeetBotAdapter(CloudAdapter):
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             return _bad(400, "NotAnActivity"), None
         misshapen = _misshapen(body, _ACTIVITY_SHAPE)
+        if body["type"] == ActivityTypes.conversation_update and body.get("channelId") == \
+                "msteams" and not isinstance(body.get("channelData"), dict):
+            misshapen = "activity.channelData"  # botbuilder reads its .team for every Teams one
         if misshapen:
             log.info("malformed activity: %s has the wrong type", misshapen)
             return _bad(400, "MalformedActivity"), None
@@ -400,7 +413,10 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
             await turn_context.send_activity(Activity(
                 type=ActivityTypes.invoke_response, value=InvokeResponse(status=400)))
         return
-    log.exception("unhandled error in turn", exc_info=error)
+    if isinstance(error, ConnectorError):  # the Bot Connector said no: its words, no traceback
+        log.warning("unhandled error in turn: %s", error)
+    else:
+        log.exception("unhandled error in turn", exc_info=error)
     msg = cards.error_card(describe(error))
     try:
         if turn_context.activity.type == ActivityTypes.invoke:

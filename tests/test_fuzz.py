@@ -309,3 +309,12 @@ async def test_every_invoke_name_with_an_empty_or_odd_value(fuzz_bot, caplog, na
     status = await post(fuzz_bot, json.dumps(act).encode(), "application/json")
     assert 200 <= status < 500
     assert our_errors(caplog.records) == []
+
+
+async def test_body_size_limit_comes_from_max_body_bytes(fuzz_bot):
+    act = json.dumps(BASE).encode().replace(SERVICE_URL.encode(), fuzz_bot.service_url)
+    pad = MAX_BODY - len(act) - len(b', "pad": ""')
+    fits = act[:-1] + b', "pad": "' + b"x" * pad + b'"}'
+    assert len(fits) == MAX_BODY
+    assert await post(fuzz_bot, fits, "application/json") in (200, 201)
+    assert await post(fuzz_bot, fits[:-1] + b'x"}', "application/json") == 413

@@ -143,6 +143,12 @@ class BadCardAction(MeetBotError):
     """A card action whose data we cannot read (forged, truncated, from another app)."""
 
 
+# Failures after which the same request may have reached Graph: the card offers "Try again",
+# which repeats createOrGet with the first try's externalId (never a second meeting).
+RETRYABLE = (GraphTimeout, GraphUnavailable, GraphBadResponse, GraphThrottled,
+             StorageUnavailable)
+
+
 # --- the catalogue: the one place users' words live -----------------------------------------
 @dataclass(frozen=True, slots=True)
 class UserMessage:
@@ -181,7 +187,7 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
     if isinstance(err, GraphTimeout):
         return UserMessage(
             "Teams is taking too long",
-            "Microsoft Graph didn't answer in time, so I stopped waiting. Try again: "
+            "Microsoft Graph didn't answer in time, so I stopped waiting. Select **Try again**: "
             "if the meeting was made after all, you'll get that same meeting, not a second one.",
             request_id=rid)
     if isinstance(err, GraphUnavailable):

@@ -23,8 +23,8 @@ from botframework.connector.token_api.models import TokenExchangeResource
 import cards
 from cards import actions
 
-from .errors import (ConsentRequired, MeetBotError, NotOrganizer, ParseError, SignInRequired,
-                     describe)
+from .errors import (RETRYABLE, ConsentRequired, MeetBotError, NotOrganizer, ParseError,
+                     SignInRequired, describe)
 from .grammar import Mention, parse, user_time_from
 from .connector import ConnectorError
 from .members import resolve_attendees
@@ -217,7 +217,10 @@ class MeetBot(TeamsActivityHandler):
         except MeetBotError as err:
             log_refusal(err, activity)
             await self.state.forget_delivery(activity)  # let the user (or Teams) try again
-            await turn_context.send_activity(card_activity(cards.error_card(describe(err))))
+            retry = actions.retry_data(activity.id, request) \
+                if isinstance(err, RETRYABLE) and activity.id else None
+            await turn_context.send_activity(card_activity(cards.error_card(describe(err),
+                                                                            retry=retry)))
             return
         # Everyone in the conversation sees the join view; the organizer's client refreshes
         # the card into the organizer view (Extend / End) through refresh.userIds.
@@ -277,7 +280,11 @@ class MeetBot(TeamsActivityHandler):
             if name and name.startswith("composeExtension/"):
                 return compose_message(describe(err))
             return invoke_card(cards.error_card(describe(err)))
-        return await super().on_invoke_activity(turn_context)
+        if name == "healthCheck":
+            return await super().on_invoke_activity(turn_context)
+        # Invokes MeetBot doesn't offer (file consent, search, …): botbuilder's default handlers
+        # crash on odd values; "not implemented" becomes a clean 4xx at the adapter.
+        return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
 
     async def _on_token_exchange(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
@@ -383,14 +390,19 @@ class MeetBot(TeamsActivityHandler):
         caller = self.caller(activity)
         user_time = action.user_time or user_time_from(self.timezone_name(activity))
         own_view = [caller.teams_id]  # refresh.userIds: the organizer gets their own view
-        if action.verb == actions.VERB_CREATE:
-            data = _action_data(activity.value)
-            request = actions.request_from_form(data, now=datetime.now(timezone.utc),
-                                                user_time=user_time)
-            # The card's own message id + the form: a double click gives the same meeting.
+        if action.verb in (actions.VERB_CREATE, actions.VERB_RETRY):
+            if action.retry is not None:
+                # The first try's activity id -> its externalId: if that try reached Graph,
+                # this returns the same meeting.
+                request, key = action.retry.request, action.retry.activity_id
+            else:
+                data = _action_data(activity.value)
+                request = actions.request_from_form(data, now=datetime.now(timezone.utc),
+                                                    user_time=user_time)
+                # The card's own message id + the form: a double click, the same meeting.
+                key = actions.form_key(activity.reply_to_id or activity.id or "", data)
             meeting = await self.service.create(
-                caller, request, conversation_id=activity.conversation.id,
-                activity_id=actions.form_key(activity.reply_to_id or activity.id or "", data))
+                caller, request, conversation_id=activity.conversation.id, activity_id=key)
             await self.state.remember(meeting)
             return (cards.meeting_card(meeting, user_time, organizer_view=True,
                                        refresh_user_ids=own_view),

@@ -17,13 +17,15 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import BadCardAction, ParseError
 from bot.grammar import DEFAULT_SUBJECT, MAX_SUBJECT
-from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
+from bot.models import (AttendeeScope, AudioConferencing, Meeting, MeetingRequest, Person,
+                        UserTime)
 
 VERB_CREATE = "meeting.create"
 VERB_EXTEND = "meeting.extend"
 VERB_END = "meeting.end"
 VERB_REFRESH = "meeting.refresh"
-VERBS = frozenset({VERB_CREATE, VERB_EXTEND, VERB_END, VERB_REFRESH})
+VERB_RETRY = "meeting.retry"  # "Try again" after Graph didn't answer: same externalId
+VERBS = frozenset({VERB_CREATE, VERB_EXTEND, VERB_END, VERB_REFRESH, VERB_RETRY})
 MEETING_VERBS = frozenset({VERB_EXTEND, VERB_END, VERB_REFRESH})
 
 EXTEND_MINUTES = 15
@@ -46,6 +48,16 @@ class CardAction:
     minutes: int | None = None  # create: the chosen length (None: not sent)
     subject: str | None = None  # create: the typed subject, stripped (None: left empty)
     automatic: bool = False  # a refresh the client fired by itself, not a click
+    retry: "Retry | None" = None  # retry: the command that failed
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A command to create again with the externalId of its first try, so if the first try
+    did reach Graph the same meeting comes back instead of a second one."""
+
+    activity_id: str
+    request: MeetingRequest
 
 
 def _iso(moment: datetime) -> str:
@@ -192,6 +204,44 @@ def request_from_form(data: dict[str, Any], *, now: datetime,
                           subject_given=subject is not None)
 
 
+def retry_data(activity_id: str, request: MeetingRequest) -> dict[str, Any]:
+    """The "Try again" button's data: the first try's activity id and what was asked."""
+    data: dict[str, Any] = {"verb": VERB_RETRY, "activityId": activity_id,
+                            "subject": request.subject,
+                            "minutes": int(request.duration.total_seconds() // 60)}
+    if not request.starts_now:
+        data["start"] = _iso(request.start)
+    if request.attendees:
+        data["invited"] = [[p.name, p.aad_object_id] for p in request.attendees[:50]]
+    if request.scope.value != "none":
+        data["scope"] = request.scope.value
+    return data
+
+
+def _retry(data: dict[str, Any], now: datetime) -> Retry:
+    minutes = data.get("minutes")
+    if type(minutes) is not int or not 1 <= minutes <= 24 * 60:  # noqa: E721
+        raise _bad("minutes must be a whole number of minutes")
+    subject = data.get("subject")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT:
+        raise _bad("subject must be a short string")
+    start = _time(data, "start") if "start" in data else now
+    invited = data.get("invited", [])
+    if not isinstance(invited, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in invited):
+        raise _bad("invited must be [name, id] pairs")
+    try:
+        scope = AttendeeScope(data.get("scope", "none"))
+    except ValueError:
+        raise _bad("unknown scope") from None
+    request = MeetingRequest(
+        subject=subject, start=start, end=start + timedelta(minutes=minutes),
+        starts_now="start" not in data, subject_given=True, scope=scope,
+        attendees=tuple(Person(name=n, aad_object_id=o) for n, o in invited))
+    return Retry(_str(data, "activityId", required=True), request)
+
+
 def form_key(activity_id: str, data: dict[str, Any]) -> str:
     """Idempotency key for a form click: the card's activity plus what was chosen, so a
     redelivered or double click gets the same meeting and a changed form gets a new one."""
@@ -224,6 +274,8 @@ def read_action(value: Any) -> CardAction:
     if verb == VERB_CREATE:
         return CardAction(verb, data, minutes=_minutes(data.get(INPUT_MINUTES)),
                           subject=_subject(data.get(INPUT_SUBJECT)))
+    if verb == VERB_RETRY:
+        return CardAction(verb, data, retry=_retry(data, datetime.now(_UTC)))
     tz = _str(data, "tz")
     return CardAction(verb, data, meeting=meeting_from_ref(data),
                       user_time=_zone(tz) if tz else None,

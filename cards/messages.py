@@ -5,7 +5,7 @@ import re
 
 from bot.errors import UserMessage
 
-from cards.base import Card, CardMessage, card, note, open_url, text, title
+from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
 
 # Adaptive Card markdown has no code spans; the catalogue's `commands` are shown in bold.
 _CODE = re.compile(r"`([^`]+)`")
@@ -61,9 +61,11 @@ def _summary(msg: UserMessage) -> str:
     return f"{summary} Try: {msg.example}" if msg.example else summary
 
 
-def error_card(msg: UserMessage) -> CardMessage:
+def error_card(msg: UserMessage, *, retry: dict | None = None) -> CardMessage:
+    """`retry`: data for a "Try again" button (actions.retry_data) when trying again is safe."""
     summary = _summary(msg)
-    return CardMessage(card(_message_body(msg), fallback_text=summary), summary)
+    actions = [execute("Try again", retry)] if retry else None
+    return CardMessage(card(_message_body(msg), actions, fallback_text=summary), summary)
 
 
 def consent_card(msg: UserMessage, *, admin_consent_url: str | None = None) -> CardMessage:

@@ -31,7 +31,7 @@ from aiohttp import web
 from bot.hosting import LOCAL_GRAPH
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
 from localcloud.graph_sim import Fault
-from tests.conftest import BotClient, User, message, serve, start_bot, stop_bot
+from tests.conftest import BotClient, User, invoke, message, serve, start_bot, stop_bot
 from tests.test_e2e_meet import card_of, walk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -419,3 +419,24 @@ async def test_sigterm_finishes_the_turn_in_flight_then_exits_0():
             proc.wait()
         proc.stdout.close()
         await conn_srv.server.close()
+
+
+async def test_try_again_after_a_lost_answer_returns_the_same_meeting(demo_bot, connector):
+    """Graph made the meeting but its answer never came: the error card's "Try again" repeats
+    createOrGet with the first try's externalId, so the user gets that meeting, not a second."""
+    from tests.test_e2e_cards import actions_of, execute
+    from tests.test_e2e_meet import reply_to
+    graph = demo_bot.app[LOCAL_GRAPH]
+    graph.faults.push(*[Fault(status=504, after_commit=True)] * 4)
+    user = User()
+    act = message("meet now 45m about the lost answer", service_url=connector.url, user=user)
+    await demo_bot.post(act)
+    error = card_of(await reply_to(connector, act["id"]))
+    assert "Try again" in actions_of(error)
+    assert len(graph.meetings_of(user.tenant_id, user.aad_object_id)) == 1
+    click = invoke("adaptiveCard/action", execute(actions_of(error)["Try again"]),
+                   service_url=connector.url, user=user)
+    resp = await demo_bot.post(click)
+    meetings = graph.meetings_of(user.tenant_id, user.aad_object_id)
+    assert len(meetings) == 1
+    assert meetings[0]["joinWebUrl"] in json.dumps(resp.body_json["value"])

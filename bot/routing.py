@@ -462,7 +462,9 @@ class MeetBot(TeamsActivityHandler):
 
     # --- conversation updates -----------------------------------------------------------
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(card_activity(cards.new_meeting_card()))
+        # Clients may report one installation more than once: greet a conversation once.
+        if await self.state.first_welcome(turn_context.activity):
+            await turn_context.send_activity(card_activity(cards.new_meeting_card()))
 
     async def on_teams_members_added(self, members_added, team_info, turn_context: TurnContext):
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None

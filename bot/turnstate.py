@@ -25,6 +25,7 @@ DELIVERY_TTL = 30 * 60  # Teams redelivers within minutes; keep keys a little lo
 PENDING_TTL = 15 * 60
 EXCHANGE_TTL = 10 * 60
 MEETING_TTL = 24 * 3600
+WELCOME_TTL = 24 * 3600
 
 
 def _delivery_key(activity) -> str:
@@ -60,6 +61,14 @@ class TurnState:
             await self.store.delete(_delivery_key(activity))
         except StorageUnavailable as err:
             log.warning("state store unreachable, delivery key kept until it expires: %s", err)
+
+    async def first_welcome(self, activity) -> bool:
+        conversation = activity.conversation.id if activity.conversation else ""
+        try:
+            return await self.store.set_if_absent(f"welcome:{conversation}", unique_token(),
+                                                  ttl=WELCOME_TTL)
+        except StorageUnavailable:
+            return True  # a second hello beats none
 
     async def first_exchange(self, activity, exchange_id: str | None) -> bool:
         user = activity.from_property.id if activity.from_property else ""

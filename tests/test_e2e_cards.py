@@ -62,6 +62,10 @@ async def test_welcome_offers_the_new_meeting_card(demo_bot, connector):
     assert (await demo_bot.post(act)).status in (200, 201)
     call = await connector.wait_for(lambda c: c.body and card_of(c.body) is not None)
     assert "Meet now" in actions_of(card_of(call.body))
+    # The Playground reports one installation twice; the conversation is greeted once.
+    act["id"] = "1799999999999"
+    assert (await demo_bot.post(act)).status in (200, 201)
+    assert len([c for c in connector.calls if c.body and card_of(c.body)]) == 1
 
 
 async def test_bare_meet_in_channel_offers_form_and_meet_now_turns_it_into_the_meeting(

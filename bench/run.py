@@ -1,5 +1,5 @@
 """One command for the whole benchmark: `python -m bench.run` (or `python bench/run.py`) from the
-repository root, with the project venv's python. `--quick` is a ~1-minute smoke run.
+repository root, with the project venv's python. `--quick` is a 1–2 minute smoke run.
 
 For each stack: start the fakes (core 1), start the bot (core 0; a WORKERS=2 bot is not pinned),
 measure start-up (spawn → port accepts) and idle RSS, run the matrix (median of --runs runs per
@@ -302,7 +302,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="MeetBot vs the anchors, side by side (issue 8).")
-    p.add_argument("--quick", action="store_true", help="~1 minute smoke run: 1 run of 3 s, 3 cells, no growth")
+    p.add_argument("--quick", action="store_true", help="1-2 minute smoke run: 1 run of 3 s, 3 cells, no growth")
     p.add_argument("--stacks", default="bare,botbuilder,agents,meetbot-full,meetbot-2w",
                    help="comma list of: bare, botbuilder, agents, meetbot, meetbot-full, meetbot-2w")
     p.add_argument("--runs", type=int, default=3, help="runs per cell (the median is reported)")

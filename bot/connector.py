@@ -11,6 +11,8 @@ own seam (a `ConnectorFactory`), nothing is patched.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from enum import Enum
 from typing import Any, Awaitable, Callable
 from urllib.parse import quote
 
@@ -33,27 +35,60 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def to_json(value: Any) -> Any:
+    """Bot Framework schema models -> the JSON the Connector expects, as msrest would write it
+    (camelCase keys from each model's attribute map, None left out), for a fraction of the CPU:
+    msrest re-validates every node of an Adaptive Card it cannot know anything about. Plain
+    dicts (card content) pass through as they are."""
+    fields = _FIELDS.get(type(value))
+    if fields is None:
+        attribute_map = getattr(type(value), "_attribute_map", None)
+        if attribute_map is None:
+            if isinstance(value, list):
+                return [to_json(v) for v in value]
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, Enum):
+                return value.value
+            return value
+        fields = _FIELDS[type(value)] = tuple(
+            (attr, spec["key"]) for attr, spec in attribute_map.items()
+            if attr != "additional_properties")
+    out = {}
+    for attr, key in fields:
+        item = getattr(value, attr, None)
+        if item is not None:
+            out[key] = to_json(item)
+    extra = getattr(value, "additional_properties", None)
+    if extra:
+        out.update(extra)
+    return out
+
+
 class Conversations:
     def __init__(self, client: "BotConnector") -> None:
         self._c = client
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity) -> ResourceResponse:
         body = await self._c.call("POST", f"/v3/conversations/{_q(conversation_id)}/activities",
-                                  activity.serialize())
+                                  to_json(activity))
         return ResourceResponse(id=(body or {}).get("id"))
 
     async def reply_to_activity(self, conversation_id: str, activity_id: str,
                                 activity: Activity) -> ResourceResponse:
         body = await self._c.call(
             "POST", f"/v3/conversations/{_q(conversation_id)}/activities/{_q(activity_id)}",
-            activity.serialize())
+            to_json(activity))
         return ResourceResponse(id=(body or {}).get("id"))
 
     async def update_activity(self, conversation_id: str, activity_id: str,
                               activity: Activity) -> ResourceResponse:
         body = await self._c.call(
             "PUT", f"/v3/conversations/{_q(conversation_id)}/activities/{_q(activity_id)}",
-            activity.serialize())
+            to_json(activity))
         return ResourceResponse(id=(body or {}).get("id") or activity_id)
 
     async def delete_activity(self, conversation_id: str, activity_id: str) -> None:

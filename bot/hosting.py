@@ -294,12 +294,24 @@ def _bot_framework_authentication(settings: Settings) -> BotFrameworkAuthenticat
     credentials = PasswordServiceClientCredentialFactory(
         app_id=settings.app_id or None, password=settings.app_password or None,
         tenant_id=settings.app_tenant_id or None)
+    overridden = any((settings.to_channel_from_bot_login_url,
+                      settings.to_channel_from_bot_oauth_scope,
+                      settings.to_bot_from_channel_token_issuer,
+                      settings.to_bot_from_channel_openid_metadata_url))
+    if not overridden:  # botbuilder's built-in public or government cloud
+        return BotFrameworkAuthenticationFactory.create(
+            channel_service=settings.channel_service, credential_factory=credentials,
+            auth_configuration=AuthenticationConfiguration())
+    # One key set switches botbuilder to its "parameterized" mode, where every key it is not
+    # given is None (every request then fails with 401): fill the rest with the cloud's values.
+    constants = GovernmentConstants if _government(settings) else AuthenticationConstants
     return BotFrameworkAuthenticationFactory.create(
-        channel_service=settings.channel_service,
-        to_channel_from_bot_login_url=settings.to_channel_from_bot_login_url,
-        to_channel_from_bot_oauth_scope=settings.to_channel_from_bot_oauth_scope,
-        to_bot_from_channel_token_issuer=settings.to_bot_from_channel_token_issuer,
-        to_bot_from_channel_open_id_metadata_url=settings.to_bot_from_channel_openid_metadata_url,
+        to_channel_from_bot_login_url=_channel_login_url(settings),
+        to_channel_from_bot_oauth_scope=settings.to_channel_from_bot_oauth_scope
+        or constants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE,
+        to_bot_from_channel_token_issuer=settings.to_bot_from_channel_token_issuer
+        or constants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER,
+        to_bot_from_channel_open_id_metadata_url=_channel_metadata_url(settings),
         credential_factory=credentials, auth_configuration=AuthenticationConfiguration())
 
 

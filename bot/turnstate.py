@@ -9,6 +9,8 @@ Activities are read duck-typed (channel_id, conversation.id, id): nothing here i
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from dataclasses import replace
@@ -21,7 +23,10 @@ from .state import store_lock, unique_token
 
 log = logging.getLogger(__name__)
 
-DELIVERY_TTL = 30 * 60  # Teams redelivers within minutes; keep keys a little longer
+# Teams redelivers an activity it got no answer to after ~15 s; we answer within ACK_AFTER
+# (5 s) even when Graph is slow, so a redelivery comes within a minute or two. Kept short on
+# purpose: these keys are the bot's only per-command state, so memory is rate x TTL.
+DELIVERY_TTL = 120
 PENDING_TTL = 15 * 60
 EXCHANGE_TTL = 10 * 60
 MEETING_TTL = 24 * 3600
@@ -29,8 +34,10 @@ WELCOME_TTL = 24 * 3600
 
 
 def _delivery_key(activity) -> str:
+    """A short digest: Teams ids run to ~100 characters and every command stores one key."""
     conversation = activity.conversation.id if activity.conversation else ""
-    return f"seen:{activity.channel_id}:{conversation}:{activity.id}"
+    raw = f"{activity.channel_id}\x1f{conversation}\x1f{activity.id}".encode()
+    return "seen:" + base64.b64encode(hashlib.blake2b(raw, digest_size=12).digest()).decode()
 
 
 class TurnState:

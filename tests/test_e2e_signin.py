@@ -275,3 +275,18 @@ async def test_sign_in_button_leads_to_the_consent_page(bot, cloud):
                                "error_description=<script>x</script>") as resp:
         page = await resp.text()
         assert "<script>" not in page and "admin" in page
+
+
+async def test_only_the_metadata_url_set_still_validates_channel_tokens(cloud):
+    """Sovereign or private clouds often set just one endpoint; the others take the cloud's
+    defaults (botbuilder alone would leave them empty and refuse every request)."""
+    env = cloud.bot_env()
+    for key in ("TO_BOT_FROM_CHANNEL_TOKEN_ISSUER", "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE"):
+        env.pop(key)
+    bot = await start_bot(env)
+    try:
+        act = message("help", service_url=cloud.connector.url)
+        assert (await bot.post(act, token=cloud.channel_token())).status in (200, 201)
+        await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+    finally:
+        await stop_bot(bot)

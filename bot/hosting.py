@@ -13,6 +13,7 @@ import json
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -21,7 +22,8 @@ from aiohttp import web
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
-from botframework.connector.auth import (AuthenticationConfiguration, BotFrameworkAuthentication,
+from botframework.connector.auth import (AuthenticateRequestResult, AuthenticationConfiguration,
+                                         BotFrameworkAuthentication,
                                          BotFrameworkAuthenticationFactory,
                                          GovernmentConstants, JwtTokenExtractor,
                                          PasswordServiceClientCredentialFactory)
@@ -115,6 +117,13 @@ def _kid(auth_header: str) -> str | None:
         return None
 
 
+def _copy_result(result: AuthenticateRequestResult) -> AuthenticateRequestResult:
+    fresh = AuthenticateRequestResult()
+    fresh.audience, fresh.claims_identity = result.audience, result.claims_identity
+    fresh.caller_id, fresh.connector_factory = result.caller_id, result.connector_factory
+    return fresh
+
+
 class MeetBotAuthentication(BotFrameworkAuthentication):
     """botbuilder's authentication for everything it checks; our pooled connectors for replies.
 
@@ -124,17 +133,34 @@ class MeetBotAuthentication(BotFrameworkAuthentication):
     on-behalf-of exchange.
     """
 
+    # The Bot Connector signs one token and sends it with every activity for up to an hour.
+    # Checking the same header for the same channel and serviceUrl gives the same answer until
+    # the token expires, so a success is remembered (never longer than REMEMBER seconds, which
+    # bounds how long a withdrawn signing key goes unnoticed); failures are not.
+    REMEMBER = 300
+    MAX_REMEMBERED = 2048
+
     def __init__(self, inner: BotFrameworkAuthentication, connectors: PooledConnectorFactory,
                  keys: SigningKeys | None = None):
         self._inner = inner
         self._connectors = connectors
         self._keys = keys
+        self._checked: OrderedDict[tuple, tuple[float, AuthenticateRequestResult]] = OrderedDict()
 
     async def authenticate_request(self, activity, auth_header):
+        key = (auth_header, activity.channel_id, activity.service_url)
+        seen = self._checked.get(key) if auth_header else None
+        if seen is not None and seen[0] > time.time():
+            return _copy_result(seen[1])
         if self._keys is not None and auth_header:
             await self._keys.ensure(auth_header)
         result = await self._inner.authenticate_request(activity, auth_header)
         result.connector_factory = self._connectors
+        expires = (result.claims_identity.claims or {}).get("exp") if auth_header else None
+        if isinstance(expires, (int, float)):
+            self._checked[key] = (min(float(expires), time.time() + self.REMEMBER), result)
+            if len(self._checked) > self.MAX_REMEMBERED:
+                self._checked.popitem(last=False)
         return result
 
     async def authenticate_streaming_request(self, auth_header, channel_id_header):
@@ -213,12 +239,13 @@ class MeetBotAdapter(CloudAdapter):
 
     async def process(self, request: web.Request, bot) -> web.Response:  # type: ignore[override]
         started = time.perf_counter()
+        response: web.Response | None = None
         activity: Activity | None = None
         try:
             response, activity = await self._process(request, bot)
-        finally:
+        finally:  # an exception here is aiohttp's 500: counted and logged like the rest
             kind = activity.type if activity is not None else "invalid"
-            status = response.status if "response" in locals() else 500
+            status = response.status if response is not None else 500
             self.metrics.activity(kind, status)
             log.info("activity %s -> %s", kind, status, extra={
                 "activity_id": activity.id if activity is not None else None,

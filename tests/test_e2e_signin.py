@@ -290,3 +290,15 @@ async def test_only_the_metadata_url_set_still_validates_channel_tokens(cloud):
         await next_activity(cloud.connector, lambda b: card_of(b) is not None)
     finally:
         await stop_bot(bot)
+
+
+async def test_a_remembered_token_is_still_checked_against_each_activity(bot, cloud):
+    """The Connector reuses one token for many activities; remembering a successful check must
+    not let the same token through for another serviceUrl (the token names its serviceUrl)."""
+    token = cloud.channel_token()
+    first = message("help", service_url=cloud.connector.url)
+    assert (await bot.post(first, token=token)).status in (200, 201)
+    assert (await bot.post(message("help", service_url=cloud.connector.url),
+                           token=token)).status in (200, 201)
+    elsewhere = message("help", service_url="https://evil.example/")
+    assert (await bot.post(elsewhere, token=token)).status == 401

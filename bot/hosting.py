@@ -211,21 +211,31 @@ _ACTIVITY_SHAPE: dict = {
 
 def _misshapen(value, shape, path: str = "activity") -> str | None:
     """The first field whose JSON type differs from `shape`. A null field counts as absent;
-    list items and `_Required` fields must be present."""
+    list items and `_Required` fields must be present. Runs on every request, so the path
+    string is only built for the field that fails."""
     if isinstance(shape, _Required):
-        return path if value is None else _misshapen(value, shape.shape, path)
-    if value is None:
+        if value is None:
+            return path
+        shape = shape.shape
+    elif value is None:
         return None
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             return path
-        return next((bad for key, inner in shape.items()
-                     if (bad := _misshapen(value.get(key), inner, f"{path}.{key}"))), None)
+        for key, inner in shape.items():
+            item = value.get(key)
+            if (item is not None or isinstance(inner, _Required)) and \
+                    _misshapen(item, inner, "") is not None:
+                return _misshapen(item, inner, f"{path}.{key}")
+        return None
     if isinstance(shape, list):
         if not isinstance(value, list):
             return path
-        return next((bad for i, item in enumerate(value)
-                     if (bad := _misshapen(item, _Required(shape[0]), f"{path}[{i}]"))), None)
+        inner = _Required(shape[0])
+        for i, item in enumerate(value):
+            if _misshapen(item, inner, "") is not None:
+                return _misshapen(item, inner, f"{path}[{i}]")
+        return None
     return None if isinstance(value, shape) else path
 
 

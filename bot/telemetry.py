@@ -56,6 +56,12 @@ def configure_logging(settings: Settings) -> None:
     logging.Formatter.converter = time.gmtime
 
 
+# Label values must come from a fixed set: the activity type is caller-supplied text.
+_ACTIVITY_TYPES = frozenset({
+    "message", "invoke", "conversationUpdate", "installationUpdate", "messageReaction",
+    "messageUpdate", "messageDelete", "event", "typing", "endOfConversation", "invalid"})
+
+
 class Metrics:
     """The bot's Prometheus metrics, in a registry of its own (one per app: tests run several).
 
@@ -82,23 +88,36 @@ class Metrics:
         self.token_cache = Counter("meetbot_token_cache_total", "Access-token lookups in the "
                                    "in-process cache", ["result"], registry=self.registry)
 
+        self._children: dict[tuple, object] = {}
+
+    def _child(self, metric, *labels: str):
+        """prometheus_client validates and hashes labels on every .labels() call; the label
+        sets here are few and fixed, so each child is looked up once."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def activity(self, activity_type: str, status: int) -> None:
         outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
-        self.activities.labels(activity_type or "unknown", outcome).inc()
+        kind = activity_type if activity_type in _ACTIVITY_TYPES else "other"
+        self._child(self.activities, kind, outcome).inc()
 
     def meeting(self, created: bool) -> None:
-        self.meetings.labels("created" if created else "existing").inc()
+        self._child(self.meetings, "created" if created else "existing").inc()
 
     def graph_event(self, name: str, *, op=None, status=None, error=None, latency=0.0,
                     attempt=1, retry=False) -> None:
         op = op or "unknown"
-        self.graph_latency.labels(op).observe(latency)
-        self.graph_status.labels(op, str(status) if status is not None else error or "error").inc()
+        self._child(self.graph_latency, op).observe(latency)
+        self._child(self.graph_status, op,
+                    str(status) if status is not None else error or "error").inc()
         if retry:
-            self.graph_retries.labels(op).inc()
+            self._child(self.graph_retries, op).inc()
 
     def token_lookup(self, hit: bool) -> None:
-        self.token_cache.labels("hit" if hit else "miss").inc()
+        self._child(self.token_cache, "hit" if hit else "miss").inc()
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

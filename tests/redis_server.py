@@ -32,7 +32,7 @@ def _redis_binary() -> str:
     pytest.skip(message)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -55,7 +55,7 @@ class RedisServer:
         self._binary = binary
         self._dir = Path(tempfile.mkdtemp(prefix="meetbot-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
-        self.port = _free_port()
+        self.port = free_port()
 
     @property
     def url(self) -> str:

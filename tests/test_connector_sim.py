@@ -18,27 +18,14 @@ from botframework.connector.teams import TeamsConnectorClient
 
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
 from localcloud.entra_sim import ENTRA_SIM, create_entra_app
-from localcloud.issuer import LocalIssuer
 from localcloud.tls import LocalTLS
-from tests.test_entra_sim import ThreadedServer
+from tests.test_entra_sim import ThreadedServer, issuer, tls  # noqa: F401 - fixtures
 
 BOT_ID = str(uuid.uuid4())
 BOT_SECRET = "bot-secret"
 OTHER_APP, OTHER_SECRET = str(uuid.uuid4()), "other-secret"
 TENANT = str(uuid.uuid4())
 CHANNEL_THREAD = "19:abc123@thread.tacv2;messageid=1700000000000"  # Teams channel reply chain
-
-
-@pytest.fixture(scope="module")
-def tls():
-    tls = LocalTLS()
-    yield tls
-    tls.close()
-
-
-@pytest.fixture
-def issuer() -> LocalIssuer:
-    return LocalIssuer()
 
 
 @pytest.fixture

@@ -36,21 +36,28 @@ def oauth_card(body: dict) -> dict | None:
     return None
 
 
+async def ask_to_sign_in(bot, cloud, user: User, text: str = "meet now", *,
+                         expired: bool = False) -> tuple[dict, dict, str]:
+    """A command without a Graph token: the OAuthCard, its activity, and the SSO token Teams
+    would put in the silent signin/tokenExchange."""
+    act = message(text, service_url=cloud.connector.url, user=user)
+    assert (await bot.post(act, token=cloud.channel_token())).status in (200, 201)
+    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None
+                               and b.get("replyToId") == act["id"])
+    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
+                                     name=user.name, expired=expired)
+    return oauth_card(body), act, sso
+
+
 async def sign_in(bot, cloud, user: User, text: str = "meet now about planning"):
     """First command: OAuthCard; Teams' silent token exchange; the waiting command finishes."""
-    token = cloud.channel_token()
-    act = message(text, service_url=cloud.connector.url, user=user)
-    assert (await bot.post(act, token=token)).status in (200, 201)
-    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
-    card = oauth_card(body)
+    card, act, sso = await ask_to_sign_in(bot, cloud, user, text)
     resource = card["tokenExchangeResource"]
     assert resource["uri"] == f"api://botid-{APP_ID}"
-    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
-                                     name=user.name)
     exchange = invoke("signin/tokenExchange",
                       {"id": resource["id"], "connectionName": card.get("connectionName"),
                        "token": sso}, service_url=cloud.connector.url, user=user)
-    return await bot.post(exchange, token=token), act
+    return await bot.post(exchange, token=cloud.channel_token()), act
 
 
 async def test_first_command_signs_in_silently_and_finishes(bot, cloud, caplog):
@@ -94,12 +101,8 @@ async def test_consent_required_answers_412_and_explains(bot, cloud):
 
 async def test_expired_sso_token_is_refused_with_412(bot, cloud):
     user = User()
-    act = message("meet now", service_url=cloud.connector.url, user=user)
-    await bot.post(act, token=cloud.channel_token())
-    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
-    resource = oauth_card(body)["tokenExchangeResource"]
-    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
-                                     expired=True)
+    card, _, sso = await ask_to_sign_in(bot, cloud, user, expired=True)
+    resource = card["tokenExchangeResource"]
     resp = await bot.post(invoke("signin/tokenExchange", {"id": resource["id"], "token": sso},
                                  service_url=cloud.connector.url, user=user),
                           token=cloud.channel_token())
@@ -109,11 +112,8 @@ async def test_expired_sso_token_is_refused_with_412(bot, cloud):
 
 async def test_duplicate_token_exchange_invokes_exchange_once(bot, cloud):
     user = User()
-    act = message("meet now about dup", service_url=cloud.connector.url, user=user)
-    await bot.post(act, token=cloud.channel_token())
-    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None)
-    resource = oauth_card(body)["tokenExchangeResource"]
-    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID)
+    card, _, sso = await ask_to_sign_in(bot, cloud, user, "meet now about dup")
+    resource = card["tokenExchangeResource"]
     inv = invoke("signin/tokenExchange", {"id": resource["id"], "token": sso},
                  service_url=cloud.connector.url, user=user)
     results = await asyncio.gather(*(bot.post(inv, token=cloud.channel_token())

@@ -32,6 +32,7 @@ from bot.hosting import LOCAL_GRAPH
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
 from localcloud.graph_sim import Fault
 from tests.conftest import BotClient, User, invoke, message, serve, start_bot, stop_bot
+from tests.redis_server import free_port
 from tests.test_e2e_meet import card_of, walk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -356,12 +357,6 @@ async def test_redis_dropped_and_restored_mid_run(connector, redis_server, caplo
 
 
 # --- graceful shutdown ---------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _refused(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -375,7 +370,7 @@ async def test_sigterm_finishes_the_turn_in_flight_then_exits_0():
     conn_srv = await serve(create_connector_app(latency=1.5))
     connector = conn_srv.app[CONNECTOR_SIM]
     connector.url = conn_srv.url
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "GRAPH_", "REDIS"))}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT,

@@ -6,11 +6,13 @@ into a sovereign cloud keeps its settings.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Mapping
+from urllib.parse import urlsplit
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PUBLIC_GRAPH = "https://graph.microsoft.com"
@@ -76,6 +78,23 @@ class Settings:
 
     def authority(self, tenant: str | None = None) -> str:
         return f"{self.authority_host.rstrip('/')}/{tenant or self.app_tenant_id or 'organizations'}"
+
+
+def is_loopback_url(url: str) -> bool:
+    """An http(s) URL on this machine: 127.0.0.0/8, ::1 or localhost."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _flag_list(value: str) -> list[str]:

@@ -143,6 +143,15 @@ class BadCardAction(MeetBotError):
     """A card action whose data we cannot read (forged, truncated, from another app)."""
 
 
+class CardNoLongerValid(MeetBotError):
+    """A card names a record MeetBot does not have for this conversation and tenant: expired,
+    or copied from somewhere else."""
+
+
+class NotRequester(MeetBotError):
+    """Someone other than the person who asked clicked "Try again"."""
+
+
 # Failures after which the same request may have reached Graph: the card offers "Try again",
 # which repeats createOrGet with the first try's externalId (never a second meeting).
 RETRYABLE = (GraphTimeout, GraphUnavailable, GraphBadResponse, GraphThrottled,
@@ -255,6 +264,12 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
             "Only the person who created this meeting can extend or end it.")
     if isinstance(err, MeetingGone):
         return UserMessage("That meeting has ended", "Start a new one with `meet`.", EXAMPLE)
+    if isinstance(err, CardNoLongerValid):
+        return UserMessage("This card is no longer valid",
+                           "Start a new meeting with `meet`.", EXAMPLE)
+    if isinstance(err, NotRequester):
+        return UserMessage("Only the person who asked can try again",
+                           "Start a meeting of your own with `meet`.", EXAMPLE)
     if isinstance(err, BadCardAction):
         return UserMessage("I couldn't read that button",
                            "The card may be out of date. Start a new meeting with `meet`.", EXAMPLE)

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any, Protocol
 
 from .errors import MembersUnavailable
 from .models import AttendeeScope, MeetingRequest, Person
 
 PAGE_SIZE = 500  # the largest page Teams documents for pagedmembers
+
+
+class Members(Protocol):
+    """The Bot Connector's member look-ups, as the Teams edge provides them."""
+
+    async def get_member(self, conversation_id: str, member_id: str) -> dict[str, Any]: ...
+
+    async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
+                                             continuation_token: str | None = None
+                                             ) -> dict[str, Any]: ...
 
 
 def _person(member: dict) -> Person | None:

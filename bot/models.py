@@ -12,6 +12,12 @@ from typing import Union
 
 UTC = timezone.utc
 
+DEFAULT_SUBJECT = "Quick meeting"
+# Exchange limits an item subject to 255 characters; leave room for the router's decorations.
+# Longer subjects are refused, not trimmed: a pasted paragraph is almost always a mistake, and
+# a silently cut title would only be noticed in the meeting itself.
+MAX_SUBJECT = 250
+
 
 @dataclass(frozen=True, slots=True)
 class Person:
@@ -25,6 +31,16 @@ class Person:
     aad_object_id: str | None = None
     upn: str | None = None
     teams_id: str | None = None  # the channel account id ("29:…"), for the member APIs
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The person behind an activity, as the validated channel token's activity names them."""
+
+    tenant_id: str
+    aad_object_id: str | None
+    name: str = ""
+    teams_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

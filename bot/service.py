@@ -1,47 +1,40 @@
-"""What the bot does, without Bot Framework types: who may ask, which token, which Graph call.
-
-The router turns an activity into a `Caller` and a command, calls this, and turns the result
-into cards. Moving to the Microsoft 365 Agents SDK would replace the router, not this.
+"""What MeetBot does in Graph, without Bot Framework types: who may ask, which token, which
+Graph call. bot/handlers.py decides when; this decides how.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from .errors import (GraphNotFound, MeetingGone, NotOrganizer, OrganizerIdentityMissing,
                      TenantNotAllowed)
 from .graph import GraphClient, external_id_for
-from .models import Meeting, MeetingRequest
+from .models import Caller, Meeting, MeetingRequest
 from .tokens import TokenBroker, UserKey
 
-DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
 
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The person behind an activity."""
-
-    tenant_id: str
-    aad_object_id: str | None
-    name: str = ""
-    teams_id: str = ""
-
-    def key(self) -> UserKey:
-        if not self.aad_object_id:
-            raise OrganizerIdentityMissing("activity has no from.aadObjectId")
-        return UserKey(self.tenant_id, self.aad_object_id)
+def user_key(caller: Caller) -> UserKey:
+    """Whose tokens: Graph acts for an Entra user, which Teams names in from.aadObjectId."""
+    if not caller.aad_object_id:
+        raise OrganizerIdentityMissing("activity has no from.aadObjectId")
+    return UserKey(caller.tenant_id, caller.aad_object_id)
 
 
 class MeetingService:
     def __init__(self, graph: GraphClient, broker: TokenBroker, *,
-                 allowed_tenants: frozenset[str] = frozenset(), on_meeting=None) -> None:
+                 allowed_tenants: frozenset[str] = frozenset(),
+                 on_meeting: Callable[[bool], None] | None = None) -> None:
         self.graph = graph
         self.broker = broker
         self.allowed_tenants = allowed_tenants
         self._on_meeting = on_meeting or (lambda created: None)
 
+    def tenant_allowed(self, tenant_id: str) -> bool:
+        return not self.allowed_tenants or tenant_id.lower() in self.allowed_tenants
+
     def check_tenant(self, caller: Caller) -> None:
-        if self.allowed_tenants and caller.tenant_id.lower() not in self.allowed_tenants:
+        if not self.tenant_allowed(caller.tenant_id):
             raise TenantNotAllowed(f"tenant {caller.tenant_id} not in ALLOWED_TENANTS")
 
     def _organizer_path(self, user: UserKey) -> str | None:
@@ -53,7 +46,7 @@ class MeetingService:
         """createOrGet with an externalId derived from the activity: a redelivered activity
         or a double click returns the same meeting instead of making a second one."""
         self.check_tenant(caller)
-        user = caller.key()
+        user = user_key(caller)
         token = await self.broker.graph_token(user)
         meeting = await self.graph.create_or_get(
             token, request, external_id=external_id_for(conversation_id, activity_id),
@@ -63,7 +56,7 @@ class MeetingService:
 
     async def extend(self, caller: Caller, meeting: Meeting, minutes: int = 15) -> Meeting:
         self.require_organizer(caller, meeting)
-        user = caller.key()
+        user = user_key(caller)
         token = await self.broker.graph_token(user)
         try:
             return await self.graph.update_times(
@@ -74,7 +67,7 @@ class MeetingService:
 
     async def end(self, caller: Caller, meeting: Meeting) -> Meeting:
         self.require_organizer(caller, meeting)
-        user = caller.key()
+        user = user_key(caller)
         token = await self.broker.graph_token(user)
         try:
             await self.graph.delete(token, meeting.id, user_id=self._organizer_path(user))

@@ -3,8 +3,8 @@ ids of activities already handled, card-action state and locks.
 
 One small seam, `KeyValueStore` (str keys, bytes values), with two homes: `MemoryStore` (one
 process, the default) and `RedisStore` (`REDIS_URL`, shared by every instance). `EncryptedStore`
-seals chosen key prefixes with Fernet so a leaked Redis dump shows no token. `Dedupe`,
-`KeyedLocks` and `store_lock` are the few patterns built on top. Nothing here imports botbuilder.
+seals chosen key prefixes with Fernet so a leaked Redis dump shows no token. `KeyedLocks`
+and `store_lock` are the few patterns built on top. Nothing here imports botbuilder.
 """
 from __future__ import annotations
 
@@ -373,24 +373,6 @@ def open_store(redis_url: str | None, *, encryption_keys: Sequence[str] | None,
 
 
 # --- patterns on top -------------------------------------------------------------------------
-class Dedupe:
-    """"Have I seen this before?" across every instance sharing the store. The first caller for
-    a key wins for `ttl` seconds. StorageUnavailable propagates: the caller chooses between
-    handling twice and not at all."""
-
-    def __init__(self, store: KeyValueStore, *, prefix: str = "seen:") -> None:
-        self._store = store
-        self._prefix = prefix
-
-    @staticmethod
-    def activity_key(channel_id: str, conversation_id: str, activity_id: str) -> str:
-        # Activity ids are unique only within a conversation.
-        return f"{channel_id}|{conversation_id}|{activity_id}"
-
-    async def first_time(self, key: str, ttl: float) -> bool:
-        return await self._store.set_if_absent(self._prefix + key, unique_token(), ttl=ttl)
-
-
 class _Slot:
     __slots__ = ("lock", "users")
 

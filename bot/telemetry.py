@@ -85,6 +85,9 @@ class Metrics:
                                     registry=self.registry)
         self.graph_retries = Counter("meetbot_graph_retries_total", "Graph attempts that were "
                                      "retries", ["op"], registry=self.registry)
+        self.replies_lost = Counter("meetbot_replies_lost_total", "Answers (cards, error cards) "
+                                    "the Bot Connector still refused after retries",
+                                    registry=self.registry)
         self.token_cache = Counter("meetbot_token_cache_total", "Access-token lookups in the "
                                    "in-process cache", ["result"], registry=self.registry)
 
@@ -115,6 +118,9 @@ class Metrics:
                     str(status) if status is not None else error or "error").inc()
         if retry:
             self._child(self.graph_retries, op).inc()
+
+    def reply_lost(self) -> None:
+        self.replies_lost.inc()
 
     def token_lookup(self, hit: bool) -> None:
         self._child(self.token_cache, "hit" if hit else "miss").inc()

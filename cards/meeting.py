@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 from bot.models import AudioConferencing, Meeting, UserTime
 
-from cards.actions import (EXTEND_MINUTES, VERB_END, VERB_EXTEND, VERB_REFRESH, action_data,
-                           meeting_ref)
+from cards.actions import EXTEND_MINUTES, VERB_END, VERB_EXTEND, VERB_REFRESH, meeting_data
 from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
 from cards.text import group3, md, phone, when
 
@@ -60,18 +59,21 @@ def _dial_in(audio: AudioConferencing) -> list[Card]:
     return items
 
 
-def _refresh(ref: dict, user_ids: Sequence[str]) -> Card:
+def _refresh(ref: str, version: int, user_ids: Sequence[str]) -> Card:
     return {"action": {"type": "Action.Execute", "title": "Refresh", "verb": VERB_REFRESH,
-                       "data": action_data(VERB_REFRESH, ref)},
+                       "data": meeting_data(VERB_REFRESH, ref, version)},
             "userIds": list(user_ids[:MAX_REFRESH_USERS])}
 
 
-def meeting_card(meeting: Meeting, user_time: UserTime, *, organizer_view: bool = False,
-                 refresh_user_ids: Sequence[str] = (), now: datetime | None = None) -> CardMessage:
+def meeting_card(meeting: Meeting, user_time: UserTime, *, ref: str | None = None,
+                 version: int = 0, organizer_view: bool = False, refresh_user_ids: Sequence[str] = (),
+                 now: datetime | None = None) -> CardMessage:
     """The card for one meeting, drawn in `user_time`'s zone.
 
-    `organizer_view` adds Extend / End; `refresh_user_ids` (Teams user MRIs, "29:…") makes
-    Teams ask the bot for each listed user's own view (Universal Actions user-specific views).
+    `ref` is MeetBot's record of the meeting: its buttons carry that and nothing else. Without
+    one the card has only Join. `organizer_view` adds Extend / End; `refresh_user_ids` (Teams
+    user MRIs, "29:…") makes Teams ask the bot for each listed user's own view (Universal
+    Actions user-specific views).
     """
     subject = meeting.subject or "Teams meeting"
     times = when(meeting.start, meeting.end, user_time, now or datetime.now(timezone.utc))
@@ -100,13 +102,12 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, organizer_view: bool 
         body += _FOOTER
 
     actions = [open_url("Join meeting", meeting.join_url, style="positive")]
-    ref = meeting_ref(meeting, user_time) if organizer_view or refresh_user_ids else None
-    if organizer_view:
-        actions.append(execute(f"Extend {EXTEND_MINUTES} min", action_data(VERB_EXTEND, ref)))
-        actions.append(execute("End meeting", action_data(VERB_END, ref), style="destructive"))
+    if organizer_view and ref:
+        actions.append(execute(f"Extend {EXTEND_MINUTES} min", meeting_data(VERB_EXTEND, ref, version)))
+        actions.append(execute("End meeting", meeting_data(VERB_END, ref, version), style="destructive"))
 
     summary = f"{subject} · {times} · Join: {meeting.join_url}"
     out = card(body, actions, fallback_text=summary)
-    if refresh_user_ids:
-        out["refresh"] = _refresh(ref, refresh_user_ids)
+    if refresh_user_ids and ref:
+        out["refresh"] = _refresh(ref, version, refresh_user_ids)
     return CardMessage(out, summary)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from bot.errors import EXAMPLE
-from bot.grammar import MAX_SUBJECT
+from bot.models import MAX_SUBJECT
 
 from cards.actions import (DEFAULT_MINUTES, DURATION_CHOICES, INPUT_MINUTES, INPUT_SUBJECT,
-                           VERB_CREATE, action_data)
+                           create_data)
 from cards.base import CardMessage, card, execute, text, title
 
 
@@ -38,5 +38,5 @@ def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
                  "errorMessage": "Pick a length", "choices": _CHOICES}]},
         ]},
     ]
-    actions = [execute("Meet now", action_data(VERB_CREATE), style="positive")]
+    actions = [execute("Meet now", create_data(), style="positive")]
     return CardMessage(card(body, actions, fallback_text=_SUMMARY), _SUMMARY)

@@ -23,6 +23,7 @@ from bot.models import AudioConferencing, Meeting, Person, UserTime
 from cards import (CardMessage, consent_card, error_card, help_card, meeting_card,
                    new_meeting_card)
 from cards import actions
+from bot.card_input import CreateFromForm, OnMeeting, click_key, read_action, request_from_form
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "cards/schema/adaptive-card-1.5.json").read_text())
@@ -30,6 +31,7 @@ VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
 
 UTC = timezone.utc
 NOW = datetime(2025, 3, 5, 13, 0, tzinfo=UTC)
+REF = "rBfq0VfJ1s3ZQ8m2Xy4kAw"
 BERLIN = UserTime(ZoneInfo("Europe/Berlin"), "Europe/Berlin", True)
 JOIN_URL = ("https://teams.microsoft.com/l/meetup-join/19%3ameeting_M2IzYzczNTItYmY3OC00MDlmLWJj"
             "MzUtYmFiMjNlOTY4MGEz%40thread.skype/0?context=%7b%22Tid%22%3a%2272f988bf-86f1-41af-"
@@ -224,32 +226,33 @@ def test_user_text_cannot_add_links_or_formatting() -> None:
     assert any(t.startswith(r"Invited: 1\. \_Ana\_") for t in texts(card))
 
 
-def test_organizer_view_has_extend_and_end_with_the_meeting_reference() -> None:
+def test_organizer_view_buttons_carry_only_the_opaque_reference() -> None:
     meeting = graph_meeting()
-    card = meeting_card(meeting, BERLIN, organizer_view=True, now=NOW).card
+    card = meeting_card(meeting, BERLIN, ref=REF, version=3, organizer_view=True, now=NOW).card
     buttons = {a["title"]: a for a in card["actions"] if a["type"] == "Action.Execute"}
     assert set(buttons) == {"Extend 15 min", "End meeting"}
     for verb, button in ((actions.VERB_EXTEND, buttons["Extend 15 min"]),
                          (actions.VERB_END, buttons["End meeting"])):
         assert button["verb"] == button["data"]["verb"] == verb
-        assert button["data"]["meetingId"] == meeting.id
-        assert button["data"]["organizerId"] == meeting.organizer_id
-        assert button["data"]["externalId"] == meeting.external_id
+        # Nothing the bot would believe: no meeting id, URL, number or organizer.
+        assert button["data"] == {"verb": verb, "ref": REF, "v": 3}
         assert button["fallback"] == {"type": "Action.Submit", "title": button["title"],
                                       "data": button["data"]}
     assert buttons["End meeting"]["style"] == "destructive"
+    assert not of_type(meeting_card(meeting, BERLIN, organizer_view=True, now=NOW).card["actions"],
+                       "Action.Execute")  # no record, no buttons
 
 
 def test_refresh_lists_the_users_for_their_own_view() -> None:
-    card = meeting_card(graph_meeting(), BERLIN, refresh_user_ids=["29:1abc", "29:2def"],
+    card = meeting_card(graph_meeting(), BERLIN, ref=REF, refresh_user_ids=["29:1abc", "29:2def"],
                         now=NOW).card
     refresh = card["refresh"]
     assert refresh["userIds"] == ["29:1abc", "29:2def"]
     assert refresh["action"]["type"] == "Action.Execute"
     assert refresh["action"]["verb"] == refresh["action"]["data"]["verb"] == actions.VERB_REFRESH
     assert not of_type(card["actions"], "Action.Execute")  # still the attendee view
-    many = meeting_card(graph_meeting(), BERLIN, refresh_user_ids=[f"29:{i}" for i in range(80)],
-                        now=NOW).card
+    many = meeting_card(graph_meeting(), BERLIN, ref=REF,
+                        refresh_user_ids=[f"29:{i}" for i in range(80)], now=NOW).card
     assert len(many["refresh"]["userIds"]) == 60  # Teams' limit for user-specific views
 
 
@@ -258,56 +261,40 @@ def _button(card: dict, title: str) -> dict:
     return next(a for a in walk(card) if a.get("title") == title and "verb" in a)
 
 
-def test_a_click_reads_back_the_meeting_from_invoke_and_from_submit() -> None:
-    meeting = graph_meeting(attendees=(Person("Ana"),), lobby_scope="invited")
-    data = _button(meeting_card(meeting, BERLIN, organizer_view=True, now=NOW).card,
-                   "Extend 15 min")["data"]
+def test_a_click_reads_back_the_reference_from_invoke_and_from_submit() -> None:
+    data = _button(meeting_card(graph_meeting(), BERLIN, ref=REF, version=2, organizer_view=True,
+                                now=NOW).card, "Extend 15 min")["data"]
     invoke = {"action": {"type": "Action.Execute", "verb": "meeting.extend", "data": data},
               "trigger": "manual"}
     for value in (invoke, json.loads(json.dumps(data))):  # Action.Execute, Action.Submit
-        action = actions.read_action(value)
-        assert action.verb == actions.VERB_EXTEND and not action.automatic
-        got = action.meeting
-        assert (got.id, got.join_url, got.subject, got.organizer_id, got.external_id) == (
-            meeting.id, meeting.join_url, meeting.subject, meeting.organizer_id,
-            meeting.external_id)
-        assert got.start == meeting.start  # full precision: Extend adds to it
-        assert (got.meeting_code, got.passcode, got.audio) == (
-            meeting.meeting_code, meeting.passcode, meeting.audio)
-        assert [p.name for p in got.attendees] == ["Ana"] and got.lobby_scope == "invited"
-        assert action.user_time == BERLIN
-    redrawn = meeting_card(action.meeting, action.user_time, now=NOW).card
-    assert links(redrawn) == links(meeting_card(meeting, BERLIN, now=NOW).card)
+        verb, action = read_action(value)
+        assert verb == actions.VERB_EXTEND
+        assert action == OnMeeting(actions.VERB_EXTEND, REF, 2, automatic=False)
 
 
 def test_an_automatic_refresh_is_marked() -> None:
-    card = meeting_card(graph_meeting(), UserTime(), refresh_user_ids=["29:1"], now=NOW).card
+    card = meeting_card(graph_meeting(), UserTime(), ref=REF, refresh_user_ids=["29:1"],
+                        now=NOW).card
     value = {"action": card["refresh"]["action"], "trigger": "automatic"}
-    action = actions.read_action(value)
-    assert action.verb == actions.VERB_REFRESH and action.automatic
-    assert action.user_time is None  # the card was drawn without a known zone
-
-
-def _ref() -> dict:
-    return actions.action_data(actions.VERB_END, actions.meeting_ref(graph_meeting(), BERLIN))
+    verb, action = read_action(value)
+    assert verb == actions.VERB_REFRESH and isinstance(action, OnMeeting) and action.automatic
 
 
 @pytest.mark.parametrize("value", [
     None, "meeting.end", [], {}, {"verb": 3}, {"verb": "meeting.delete"},
     {"action": "meeting.end"}, {"action": {"type": "Action.Submit", "verb": "meeting.end"}},
     {"action": {"type": "Action.Execute", "verb": "meeting.end", "data": "x"}},
-    {"verb": "meeting.end"},
-    _ref() | {"meetingId": ""}, _ref() | {"start": "yesterday"},
-    _ref() | {"start": "2025-03-05T13:30:00"}, _ref() | {"end": "2025-03-05T12:00:00Z"},
-    _ref() | {"joinUrl": "http://teams.microsoft.com/l/x"}, _ref() | {"subject": 5},
-    _ref() | {"audio": {"toll": "+12525634478"}}, _ref() | {"audio": []},
-    _ref() | {"invited": ["Ana", 1]}, _ref() | {"tz": "Mars/Olympus"}, _ref() | {"tz": "../x"},
+    {"verb": "meeting.end"}, {"verb": "meeting.end", "ref": 5}, {"verb": "meeting.end", "ref": ""},
+    {"verb": "meeting.end", "ref": "x" * 65}, {"verb": "meeting.retry", "ref": ["x"]},
+    {"verb": "command.run"}, {"verb": "command.run", "text": " "},
+    {"verb": "command.run", "text": "meet " * 300},
     {"verb": "meeting.create", "minutes": "45"}, {"verb": "meeting.create", "minutes": True},
     {"verb": "meeting.create", "minutes": 30.0}, {"verb": "meeting.create", "subject": ["x"]},
+    {"verb": "meeting.create", "subject": "x" * 5000},
 ], ids=repr)
 def test_malformed_actions_are_refused(value: Any) -> None:
     with pytest.raises(BadCardAction):
-        actions.read_action(value)
+        read_action(value)
 
 
 # --- the new-meeting card ---------------------------------------------------------------------
@@ -327,23 +314,23 @@ def test_new_meeting_card_offers_lengths_subject_and_meet_now() -> None:
 def test_a_form_click_becomes_a_meeting_request() -> None:
     data = _button(new_meeting_card().card, "Meet now")["data"]
     typed = data | {"minutes": "15", "subject": "  Budget   review "}  # the client merges inputs
-    action = actions.read_action({"action": {"type": "Action.Execute", "verb": data["verb"],
-                                             "data": typed}})
-    assert (action.verb, action.minutes, action.subject) == ("meeting.create", 15, "Budget review")
-    request = actions.request_from_form(action.data, now=NOW, user_time=BERLIN)
+    verb, form = read_action({"action": {"type": "Action.Execute", "verb": data["verb"],
+                                         "data": typed}})
+    assert (verb, form) == ("meeting.create", CreateFromForm(15, "Budget review"))
+    request = request_from_form(form, now=NOW, user_time=BERLIN)
     assert request.duration == timedelta(minutes=15) and request.start == NOW
     assert request.subject == "Budget review" and request.subject_given and request.starts_now
-    untitled = actions.request_from_form(data | {"subject": " "}, now=NOW, user_time=BERLIN)
+    _, untitled_form = read_action(data | {"subject": " "})
+    untitled = request_from_form(untitled_form, now=NOW, user_time=BERLIN)
     assert not untitled.subject_given and untitled.duration == timedelta(minutes=30)
     with pytest.raises(ParseError):
-        actions.request_from_form(data | {"subject": "x" * 400}, now=NOW, user_time=BERLIN)
+        request_from_form(CreateFromForm(30, "x" * 400), now=NOW, user_time=BERLIN)
 
 
-def test_form_key_is_stable_per_choice() -> None:
-    a = {"verb": "meeting.create", "minutes": "30", "subject": "Budget"}
-    assert actions.form_key("act-1", a) == actions.form_key("act-1", dict(a))
-    assert actions.form_key("act-1", a) != actions.form_key("act-1", a | {"minutes": "60"})
-    assert actions.form_key("act-1", a) != actions.form_key("act-2", a)
+def test_click_key_is_stable_per_choice() -> None:
+    assert click_key("act-1", 30, "Budget") == click_key("act-1", 30, "Budget")
+    assert click_key("act-1", 30, "Budget") != click_key("act-1", 60, "Budget")
+    assert click_key("act-1", 30, "Budget") != click_key("act-2", 30, "Budget")
 
 
 # --- help, errors, consent --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -145,8 +146,10 @@ async def test_extend_once_even_when_clicked_twice_and_every_copy_updates(demo_b
     update = await connector.wait_for(lambda c: c.op == "update" and c.activity_id == card_id)
     shared = card_of(update.body)
     assert "Extend 15 min" not in actions_of(shared)  # everyone's view
-    new_ref = shared["refresh"]["action"]["data"]
-    assert graph_time(new_ref["end"]) == graph_time(after["endDateTime"])
+    data = shared["refresh"]["action"]["data"]
+    assert set(data) == {"verb", "ref", "v"} and data["v"] == 1  # drawn from the new version
+    end = graph_time(after["endDateTime"]).astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"–{end:%H:%M}" in card_text(shared)
 
 
 async def test_someone_else_cannot_extend_or_end(demo_bot, connector):

@@ -17,8 +17,8 @@ from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 from cryptography.fernet import Fernet
 
-from bot.bf_storage import ETagConflict, KeyValueStorage
-from bot.state import (Dedupe, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
+from bot.records import Records
+from bot.state import (EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
                        RedisStore, SecretBox, StorageUnavailable, open_store, store_lock,
                        unique_token)
 from tests.redis_server import RedisServer
@@ -146,14 +146,18 @@ async def test_compare_and_delete(backend: Backend) -> None:
     assert not await store.compare_and_delete("lock", b"mine")
 
 
-async def test_dedupe_first_time_only(backend: Backend) -> None:
-    dedupe = Dedupe(backend.store)
-    key = Dedupe.activity_key("msteams", "19:abc@thread.v2;messageid=1", "1712345678901")
-    assert await dedupe.first_time(key, ttl=0.2)
-    assert not await dedupe.first_time(key, ttl=0.2)
-    assert await dedupe.first_time(Dedupe.activity_key("msteams", "other", "1712345678901"), 60)
-    await backend.advance(0.4)
-    assert await dedupe.first_time(key, ttl=60)
+async def test_delivery_claimed_once_then_done(backend: Backend) -> None:
+    records = Records(backend.store, lease_ttl=0.3)
+    first = await records.claim("msteams", "19:abc@thread.v2;messageid=1", "1712345678901")
+    assert first is not None
+    other = await records.claim("msteams", "other", "1712345678901")
+    assert other is not None  # activity ids are unique per conversation only
+    await first.finish()
+    assert await records.claim("msteams", "19:abc@thread.v2;messageid=1", "1712345678901") is None
+    await other.release()  # a failed command: the next delivery does the work again
+    again = await records.claim("msteams", "other", "1712345678901")
+    assert again is not None
+    await again.finish()
 
 
 async def test_store_lock_excludes_and_gives_up(backend: Backend) -> None:
@@ -230,14 +234,35 @@ async def test_key_rotation(redis_url: str) -> None:
             await store.close()
 
 
-async def test_dedupe_across_two_instances(redis_url: str) -> None:
+async def test_delivery_across_two_instances(redis_url: str) -> None:
     prefix = _prefix()
     one, two = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
     try:
-        keys = [Dedupe.activity_key("msteams", "conv", f"act-{i}") for i in range(50)]
-        calls = [d.first_time(k, ttl=60) for k in keys for d in (Dedupe(one), Dedupe(two))]
-        results = await asyncio.gather(*calls)
+        async def deliver(store: RedisStore, i: int) -> int:
+            claim = await Records(store, lease_ttl=2).claim("msteams", "conv", f"act-{i}")
+            if claim is None:
+                return 0
+            await claim.finish()
+            return 1
+        results = await asyncio.gather(*(deliver(s, i) for i in range(50) for s in (one, two)))
         assert [results[i] + results[i + 1] for i in range(0, 100, 2)] == [1] * 50
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_dead_instances_lease_runs_out_and_the_work_is_done_again(redis_url: str) -> None:
+    """Instance A claimed the activity and died (its lease is never renewed nor finished): the
+    redelivery to B waits for the lease to run out and then does the work itself."""
+    prefix = _prefix()
+    one, two = RedisStore(redis_url, prefix=prefix), RedisStore(redis_url, prefix=prefix)
+    try:
+        dead = await Records(one, lease_ttl=0.5).claim("msteams", "conv", "act")
+        assert dead is not None
+        dead._stop()  # noqa: SLF001 - what SIGKILL does to its renewal
+        taken = await Records(two, lease_ttl=0.5).claim("msteams", "conv", "act")
+        assert taken is not None
+        await taken.finish()
     finally:
         await one.close()
         await two.close()
@@ -382,95 +407,3 @@ async def test_open_store_without_redis_is_memory() -> None:
 
 
 # --- botbuilder state on the store -----------------------------------------------------------
-@pytest_asyncio.fixture
-async def bf_storage(backend: Backend) -> KeyValueStorage:
-    return KeyValueStorage(backend.store, ttl=3600)
-
-
-def _turn(adapter: TestAdapter, user: str = "29:alice", conversation: str = "a:conv-1"
-          ) -> TurnContext:
-    activity = Activity(type=ActivityTypes.message, channel_id="msteams", text="meet now",
-                        from_property=ChannelAccount(id=user),
-                        recipient=ChannelAccount(id="28:bot"),
-                        conversation=ConversationAccount(id=conversation))
-    return TurnContext(adapter, activity)
-
-
-async def test_storage_round_trip_and_etags(bf_storage: KeyValueStorage) -> None:
-    assert await bf_storage.read(["nothing"]) == {}
-    item = {"count": 1, "who": ChannelAccount(id="29:alice", name="Alice"), "item": StoreItem(x=1)}
-    await bf_storage.write({"k": item})
-    stored = (await bf_storage.read(["k"]))["k"]
-    assert stored["count"] == 1 and stored["e_tag"] == item["e_tag"]
-    assert isinstance(stored["who"], ChannelAccount) and stored["who"].name == "Alice"
-    assert isinstance(stored["item"], StoreItem) and stored["item"].x == 1
-
-    stale = dict(stored)
-    stored["count"] = 2
-    await bf_storage.write({"k": stored})  # matching eTag: accepted, new eTag handed back
-    assert stored["e_tag"] != stale["e_tag"]
-    with pytest.raises(ETagConflict):
-        await bf_storage.write({"k": {**stale, "count": 99}})
-    await bf_storage.write({"k": {"count": 3, "e_tag": "*"}})  # "*": overwrite regardless
-    assert (await bf_storage.read(["k"]))["k"]["count"] == 3
-    with pytest.raises(ValueError):
-        await bf_storage.write({"k": {"e_tag": ""}})
-
-    obj = StoreItem(topic="budget review")
-    await bf_storage.write({"obj": obj})
-    restored = (await bf_storage.read(["obj"]))["obj"]
-    assert isinstance(restored, StoreItem) and restored.topic == "budget review"
-    assert restored.e_tag == obj.e_tag
-    await bf_storage.delete(["k", "obj", "never-there"])
-    assert await bf_storage.read(["k", "obj"]) == {}
-
-
-async def test_concurrent_writers_of_one_read_have_one_winner(
-        bf_storage: KeyValueStorage) -> None:
-    await bf_storage.write({"k": {"n": 0}})
-    copies = [(await bf_storage.read(["k"]))["k"] for _ in range(10)]
-    for i, copy in enumerate(copies):
-        copy["n"] = i + 1
-    results = await asyncio.gather(*(bf_storage.write({"k": c}) for c in copies),
-                                   return_exceptions=True)
-    winners = [i for i, r in enumerate(results) if r is None]
-    assert len(winners) == 1
-    assert all(isinstance(r, ETagConflict) for r in results if r is not None)
-    assert (await bf_storage.read(["k"]))["k"]["n"] == winners[0] + 1
-
-
-async def test_conversation_and_user_state_round_trip(bf_storage: KeyValueStorage) -> None:
-    adapter = TestAdapter()
-    conversation, user = ConversationState(bf_storage), UserState(bf_storage)
-    pending = conversation.create_property("pending")
-    prefs = user.create_property("prefs")
-
-    turn = _turn(adapter)
-    assert await pending.get(turn, dict) == {}
-    await pending.set(turn, {"command": "meet now 30m about budget review"})
-    await prefs.set(turn, {"tz": "Europe/Berlin"})
-    await conversation.save_changes(turn)
-    await user.save_changes(turn)
-    await pending.set(turn, {"command": "meet now 45m"})
-    await conversation.save_changes(turn)  # a second save in the same turn is not a conflict
-
-    later = _turn(adapter)
-    assert await pending.get(later) == {"command": "meet now 45m"}
-    assert await prefs.get(later) == {"tz": "Europe/Berlin"}
-    other_user = _turn(adapter, user="29:bob")
-    assert await prefs.get(other_user) is None
-
-
-async def test_conversation_state_detects_a_concurrent_turn(bf_storage: KeyValueStorage) -> None:
-    adapter, conversation = TestAdapter(), ConversationState(bf_storage)
-    counter = conversation.create_property("counter")
-    first = _turn(adapter)
-    await counter.set(first, 0)
-    await conversation.save_changes(first)
-
-    one, two = _turn(adapter), _turn(adapter)  # two instances handling the same conversation
-    await counter.set(one, (await counter.get(one)) + 1)
-    await counter.set(two, (await counter.get(two)) + 1)
-    await conversation.save_changes(one)
-    with pytest.raises(ETagConflict):
-        await conversation.save_changes(two)

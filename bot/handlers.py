@@ -1,0 +1,474 @@
+"""MeetBot's turns, in plain types: what happens for a typed command, a card click, a sign-in
+and the compose-box action. The Teams edge (bot/teams/) turns an activity into an `Inbound`
+and a `Turn` to answer on, and turns what these return into Teams' reply shapes.
+
+Card buttons act only on MeetBot's own records: a click names a record by an opaque reference,
+and the record says which meeting, whose, and where (bot/records.py). Each card verb's handler
+is registered under the verb constant its button uses (cards/actions.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Protocol
+
+import cards
+from cards import actions
+
+from .card_input import (CardInput, CreateFromForm, OnMeeting, RetryCreate, RunCommand,
+                         click_key, read_action, request_from_form)
+from .errors import (RETRYABLE, CardNoLongerValid, ConsentRequired, MeetBotError,
+                     MembersUnavailable, NotOrganizer, NotRequester, SignInRequired,
+                     StorageUnavailable)
+from .grammar import Mention, parse, user_time_from
+from .members import Members, resolve_attendees
+from .models import (Caller, Command, HelpRequest, Meeting, MeetingRequest, Person,
+                     SignOutRequest, UserTime)
+from .records import (Delivery, MeetingRecord, PendingCommand, Records, RetryRecord,
+                      mention_tuples, new_ref)
+from .service import MeetingService, user_key
+from .state import LockBusy
+
+log = logging.getLogger(__name__)
+
+UTC = timezone.utc
+DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
+MAX_EXCHANGE_ID = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What MeetBot reads of one activity, taken from a channel-token-validated request."""
+
+    channel_id: str
+    activity_id: str
+    conversation_id: str
+    conversation_type: str  # personal | groupChat | channel
+    caller: Caller
+    team_id: str | None = None
+    text: str = ""
+    time_zone: str | None = None
+    locale: str | None = None
+    mentions: tuple[Mention, ...] = ()
+    value: Any = None
+    reply_to_id: str | None = None
+
+
+class Turn(Protocol):
+    """Answering one activity; the edge implements it on the Bot Connector."""
+
+    inbound: Inbound
+    members: Members
+
+    async def send(self, msg: cards.CardMessage) -> str | None:
+        """Posts a card message; returns the new message's activity id when the channel says."""
+
+    async def say(self, text: str) -> None: ...
+
+    async def typing(self) -> None: ...
+
+    async def update(self, activity_id: str, msg: cards.CardMessage) -> None: ...
+
+    async def ask_to_sign_in(self) -> None: ...
+
+    async def reply_error(self, err: MeetBotError, *, retry_ref: str | None = None) -> str | None:
+        """The error as the user should see it on this kind of turn; the posted message's id."""
+
+
+class ExchangeResult(Enum):
+    DONE = "done"
+    DUPLICATE = "duplicate"  # another client of the same user already exchanged this one
+    REFUSED = "refused"  # the user was told why (consent, error)
+    INVALID = "invalid"  # no token in the invoke
+
+
+VerbHandler = Callable[["MeetBot", Turn, Any], Awaitable[cards.CardMessage]]
+VERB_HANDLERS: dict[str, VerbHandler] = {}
+
+
+def on_verb(verb: str) -> Callable[[VerbHandler], VerbHandler]:
+    """Registers the handler for one card verb (a constant of cards/actions.py)."""
+    def register(handler: VerbHandler) -> VerbHandler:
+        VERB_HANDLERS[verb] = handler
+        return handler
+    return register
+
+
+def user_time_of(inbound: Inbound, fallback: str | None = None) -> UserTime:
+    return user_time_from(inbound.time_zone or fallback)
+
+
+class MeetBot:
+    def __init__(self, service: MeetingService, records: Records, *, ack_after: float = 5.0,
+                 on_reply_lost: Callable[[], None] | None = None) -> None:
+        self.service = service
+        self.records = records
+        self.ack_after = ack_after
+        self._on_reply_lost = on_reply_lost or (lambda: None)
+        self._background: set[asyncio.Future[None]] = set()
+
+    # --- typed messages ------------------------------------------------------------------
+    @staticmethod
+    def read_command(text: str, *, time_zone: str | None, locale: str | None,
+                     mentions: tuple[Mention, ...] | list[Mention]) -> Command:
+        """What the words ask for: the one reading of typed text, also for a resumed command."""
+        return parse(text, now=datetime.now(UTC), user_time=user_time_from(time_zone),
+                     mentions=list(mentions))
+
+    async def on_message(self, turn: Turn) -> None:
+        inbound = turn.inbound
+        if inbound.value is not None and not inbound.text.strip():
+            await self.on_submit(turn)  # Action.Submit from a client without Universal Actions
+            return
+        command = self.read_command(inbound.text, time_zone=inbound.time_zone,
+                                    locale=inbound.locale, mentions=inbound.mentions)
+        if isinstance(command, HelpRequest):
+            await turn.send(cards.help_card(command.reason))
+        elif isinstance(command, SignOutRequest):
+            await self.service.broker.sign_out(user_key(inbound.caller))
+            await turn.say("You're signed out. I'll ask you to sign in next time.")
+        elif isinstance(command, MeetingRequest):
+            if command.bare and inbound.conversation_type == "channel":
+                # In a channel a bare "meet" offers the form: length, subject, one click.
+                await self.send_form(turn)
+                return
+            await self.meet(turn, command)
+
+    async def send_form(self, turn: Turn, msg: cards.CardMessage | None = None) -> None:
+        posted = await turn.send(msg or cards.new_meeting_card())
+        if posted:
+            await self.records.remember_form(turn.inbound.conversation_id, posted)
+
+    async def meet(self, turn: Turn, request: MeetingRequest, *,
+                   key: str | None = None) -> None:
+        """Creates the meeting and posts its card, once per activity however often Teams
+        delivers it. Teams gives up on a turn after ~15 s and redelivers it: when Graph is slow
+        the turn returns after `ack_after` and the card follows from a supervised task."""
+        inbound = turn.inbound
+        delivery = await self.records.claim(inbound.channel_id, inbound.conversation_id,
+                                            key or inbound.activity_id)
+        if delivery is None:
+            log.info("duplicate delivery ignored", extra={"activity_id": inbound.activity_id})
+            return
+        if inbound.conversation_type != "channel":  # Teams shows typing only in chats
+            await turn.typing()
+        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key))
+        self._background.add(work)
+        work.add_done_callback(self._background.discard)
+        try:
+            await asyncio.wait_for(asyncio.shield(work), self.ack_after)
+        except asyncio.TimeoutError:
+            log.info("Graph is slow: acknowledged, the card follows",
+                     extra={"activity_id": inbound.activity_id})
+
+    async def _create_and_answer(self, turn: Turn, request: MeetingRequest, delivery: Delivery,
+                                 key: str | None) -> None:
+        inbound = turn.inbound
+        caller = inbound.caller
+        try:
+            try:
+                request = await resolve_attendees(
+                    turn.members, request, conversation_id=inbound.conversation_id,
+                    team_id=inbound.team_id, organizer_id=caller.aad_object_id)
+                meeting = await self.service.create(
+                    caller, request, conversation_id=inbound.conversation_id,
+                    activity_id=key or inbound.activity_id)
+            except SignInRequired:
+                await self.records.save_pending(caller, PendingCommand(
+                    inbound.text, key or inbound.activity_id, inbound.conversation_id,
+                    inbound.time_zone, inbound.locale, mention_tuples(inbound.mentions)))
+                await turn.ask_to_sign_in()
+                await delivery.release()
+                return
+            except MeetBotError as err:
+                retry_ref = None
+                if isinstance(err, RETRYABLE) and (key or inbound.activity_id):
+                    retry_ref = await self._save_retry(RetryRecord(
+                        caller.aad_object_id, caller.tenant_id, inbound.conversation_id,
+                        key or inbound.activity_id, request))
+                await turn.reply_error(err, retry_ref=retry_ref)
+                await delivery.release()  # let the user (or Teams) try again
+                return
+            everyone = inbound.conversation_type != "personal"
+            try:
+                record: MeetingRecord | None = await self._record(meeting, inbound,
+                                                                  user_time_of(inbound))
+            except StorageUnavailable as err:
+                # The meeting exists: its join card without buttons beats no card at all.
+                log.warning("state store unreachable, meeting card sent without buttons: %s", err)
+                record = None
+            if record is None:
+                await turn.send(cards.meeting_card(meeting, user_time_of(inbound)))
+            else:
+                posted = await turn.send(self._card(record, caller, everyone=everyone))
+                if posted:
+                    await self._add_card(record.ref, posted)
+            await delivery.finish()
+        except MeetBotError as err:  # the answer itself could not be posted (Bot Connector)
+            await delivery.release()  # a redelivery does the work again: the same meeting
+            self._on_reply_lost()
+            log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
+                "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
+        except BaseException:
+            await delivery.release()
+            raise
+
+    async def drain(self, timeout: float) -> None:
+        """On shutdown: let meetings still being created reach their cards."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+
+    # --- records and the cards drawn from them ---------------------------------------------
+    async def _record(self, meeting: Meeting, inbound: Inbound, user_time: UserTime,
+                      card_ids: tuple[str, ...] = ()) -> MeetingRecord:
+        record = MeetingRecord(
+            ref=new_ref(), meeting=meeting, tenant_id=inbound.caller.tenant_id,
+            conversation_id=inbound.conversation_id, organizer_id=meeting.organizer_id
+            or inbound.caller.aad_object_id,
+            time_zone=user_time.name if user_time.known else None, card_ids=card_ids)
+        await self.records.save(record)
+        return record
+
+    async def _save_retry(self, retry: RetryRecord) -> str | None:
+        try:
+            return await self.records.save_retry(retry)
+        except StorageUnavailable as err:  # the error card then comes without "Try again"
+            log.warning("could not keep the command for Try again: %s", err)
+            return None
+
+    async def _add_card(self, ref: str, activity_id: str) -> None:
+        try:
+            await self.records.add_card(ref, activity_id)
+        except (StorageUnavailable, LockBusy) as err:  # only later updates of it are lost
+            log.warning("could not record the card message: %s", err)
+
+    @staticmethod
+    def _card(record: MeetingRecord, viewer: Caller, *, everyone: bool,
+              user_time: UserTime | None = None) -> cards.CardMessage:
+        """The organizer sees Extend / End; everyone else the join view. A card for a whole
+        chat is the join view with a refresh, so the organizer's client redraws it as theirs."""
+        organizer = record.is_organizer(viewer) and not everyone
+        user_time = user_time or user_time_from(record.time_zone)
+        refresh = () if record.meeting.ended or not viewer.teams_id else (viewer.teams_id,)
+        return cards.meeting_card(record.meeting, user_time, ref=record.ref,
+                                  version=record.version, organizer_view=organizer,
+                                  refresh_user_ids=refresh)
+
+    async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
+        """Every message showing this meeting's card (and only those) gets the new state."""
+        shared = self._card(record, turn.inbound.caller, everyone=True)
+        for activity_id in record.card_ids:
+            try:
+                await turn.update(activity_id, shared)
+            except MeetBotError as err:  # the meeting changed; a stale copy is no failure
+                log.warning("could not update a card message: %s", err)
+
+    async def _authorised(self, inbound: Inbound, ref: str) -> MeetingRecord:
+        record = await self.records.load(ref)
+        if record is None or not record.is_seen_from(inbound.caller, inbound.conversation_id):
+            raise CardNoLongerValid(f"no record {ref[:8]}… for this conversation")
+        return record
+
+    # --- card clicks -------------------------------------------------------------------
+    async def on_card_action(self, turn: Turn) -> cards.CardMessage:
+        """Action.Execute: the card that replaces the clicked one, for the person who clicked."""
+        verb, action = read_action(turn.inbound.value)
+        return await VERB_HANDLERS[verb](self, turn, action)
+
+    async def on_submit(self, turn: Turn) -> None:
+        """Action.Submit: the same handlers; the new state goes to the messages MeetBot
+        recorded, or, where there is none, into a new message."""
+        verb, action = read_action(turn.inbound.value)
+        msg = await VERB_HANDLERS[verb](self, turn, action)
+        if verb in (actions.VERB_CREATE, actions.VERB_RETRY, actions.VERB_RUN_COMMAND) and \
+                not await self.records.is_form(turn.inbound.conversation_id,
+                                               turn.inbound.reply_to_id):
+            await turn.send(msg)
+
+    async def _created_by_click(self, turn: Turn, request: MeetingRequest,
+                                key: str) -> cards.CardMessage:
+        """A meeting made by a button on a card MeetBot posted (the form, "Try again", "Did
+        you mean"): that message becomes the meeting's card for everyone, if it is one MeetBot
+        recorded in this conversation."""
+        inbound = turn.inbound
+        meeting = await self.service.create(inbound.caller, request,
+                                            conversation_id=inbound.conversation_id,
+                                            activity_id=key)
+        card_ids: tuple[str, ...] = ()
+        if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
+            card_ids = (inbound.reply_to_id or "",)
+        record = await self._record(meeting, inbound, user_time_of(inbound), card_ids)
+        await self._show_everywhere(turn, record)
+        return self._card(record, inbound.caller, everyone=False)
+
+    @on_verb(actions.VERB_CREATE)
+    async def _create(self, turn: Turn, form: CreateFromForm) -> cards.CardMessage:
+        inbound = turn.inbound
+        request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
+        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject)
+        return await self._created_by_click(turn, request, key)
+
+    @on_verb(actions.VERB_RETRY)
+    async def _retry(self, turn: Turn, retry: RetryCreate) -> cards.CardMessage:
+        inbound = turn.inbound
+        record = await self.records.load_retry(retry.ref)
+        if record is None or record.conversation_id != inbound.conversation_id or \
+                record.tenant_id.lower() != inbound.caller.tenant_id.lower():
+            raise CardNoLongerValid("unknown retry")
+        if record.requester_id != inbound.caller.aad_object_id:
+            raise NotRequester("only the person who asked may try again")
+        # The first try's key -> its externalId: if that try reached Graph, this returns the
+        # same meeting.
+        return await self._created_by_click(turn, record.request, record.activity_key)
+
+    @on_verb(actions.VERB_RUN_COMMAND)
+    async def _run_command(self, turn: Turn, run: RunCommand) -> cards.CardMessage:
+        inbound = turn.inbound
+        command = self.read_command(run.text, time_zone=inbound.time_zone,
+                                    locale=inbound.locale, mentions=())
+        if not isinstance(command, MeetingRequest):
+            return cards.help_card(getattr(command, "reason", None))
+        key = click_key(inbound.reply_to_id or inbound.activity_id, run.text)
+        return await self._created_by_click(turn, command, key)
+
+    @on_verb(actions.VERB_REFRESH)
+    async def _refresh(self, turn: Turn, action: OnMeeting) -> cards.CardMessage:
+        record = await self._authorised(turn.inbound, action.ref)
+        return self._card(record, turn.inbound.caller, everyone=False,
+                          user_time=user_time_of(turn.inbound, record.time_zone))
+
+    @on_verb(actions.VERB_EXTEND)
+    @on_verb(actions.VERB_END)
+    async def _change(self, turn: Turn, action: OnMeeting) -> cards.CardMessage:
+        inbound, caller = turn.inbound, turn.inbound.caller
+        record = await self._authorised(inbound, action.ref)
+        if not record.is_organizer(caller):
+            raise NotOrganizer(f"{caller.aad_object_id} is not the organizer of {record.ref[:8]}…")
+        async with self.records.meeting_lock(record.ref):
+            latest = await self.records.load(record.ref) or record
+            # Acting on the card as it was drawn: a double click (or the same click delivered
+            # twice) finds the meeting already changed by the first and shows the new state.
+            if not latest.meeting.ended and action.version == latest.version:
+                if action.verb == actions.VERB_EXTEND:
+                    meeting = await self.service.extend(caller, latest.meeting,
+                                                        actions.EXTEND_MINUTES)
+                else:
+                    meeting = await self.service.end(caller, latest.meeting)
+                latest = replace(latest, meeting=_keep_names(meeting, latest.meeting),
+                                 version=latest.version + 1)
+                await self.records.save(latest)
+        await self._show_everywhere(turn, latest)
+        return self._card(latest, caller, everyone=False,
+                          user_time=user_time_of(inbound, latest.time_zone))
+
+    # --- sign-in -------------------------------------------------------------------------
+    async def on_token_exchange(self, turn: Turn, exchange_id: Any, token: Any) -> ExchangeResult:
+        inbound = turn.inbound
+        if not isinstance(token, str) or not token or not isinstance(exchange_id, str) or \
+                len(exchange_id) > MAX_EXCHANGE_ID:
+            return ExchangeResult.INVALID
+        # Each signed-in Teams client sends one invoke with the same id: exchange once.
+        if not await self.records.first_exchange(inbound.caller.teams_id, exchange_id):
+            return ExchangeResult.DUPLICATE
+        try:
+            await self.service.broker.exchange(user_key(inbound.caller), token)
+        except ConsentRequired as err:
+            await turn.reply_error(err)
+            return ExchangeResult.REFUSED
+        except MeetBotError as err:
+            await turn.reply_error(err)
+            return ExchangeResult.REFUSED
+        await self._resume_pending(turn)
+        return ExchangeResult.DONE
+
+    async def _resume_pending(self, turn: Turn) -> None:
+        """Finish the command that waited for sign-in, without the user typing it again."""
+        inbound = turn.inbound
+        pending = await self.records.take_pending(inbound.caller)
+        if pending is None:
+            await turn.say("You're signed in. Type `meet` to start a meeting.")
+            return
+        mentions = tuple(Mention(text, Person(name=name, teams_id=teams_id,
+                                              aad_object_id=aad), is_bot)
+                         for text, name, teams_id, aad, is_bot in pending.mentions)
+        resumed = replace(inbound, text=pending.text, activity_id=pending.activity_id,
+                          time_zone=pending.time_zone, locale=pending.locale, mentions=mentions,
+                          value=None)
+        command = self.read_command(resumed.text, time_zone=resumed.time_zone,
+                                    locale=resumed.locale, mentions=resumed.mentions)
+        if isinstance(command, MeetingRequest):
+            await self.meet(_Resumed(turn, resumed), command,
+                            key=_resumed_key(pending.conversation_id, pending.activity_id,
+                                             inbound.conversation_id))
+
+    async def on_signin_failure(self, turn: Turn, reason: object) -> None:
+        # The magic-code fallback and client-side SSO failures (e.g. resourcematchfailed):
+        # tell the user plainly instead of ignoring them.
+        log.warning("sign-in fallback invoke (%s)", str(reason)[:64])
+        await turn.say("Sign-in didn't finish in Teams. Please try again; if it keeps failing, "
+                       "ask your admin to check the app's single sign-on set-up.")
+
+    # --- compose-box action (message extension "createMeeting") ---------------------------
+    @staticmethod
+    def compose_form(subject: str) -> cards.CardMessage:
+        return cards.new_meeting_card(subject=subject)
+
+    async def on_compose_submit(self, turn: Turn, data: Any) -> tuple[cards.CardMessage, str]:
+        """The meeting card the user inserts into their message, and its subject."""
+        inbound = turn.inbound
+        _, form = read_action({"verb": actions.VERB_CREATE, **(data if isinstance(data, dict)
+                                                               else {})})
+        assert isinstance(form, CreateFromForm)
+        request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
+        meeting = await self.service.create(
+            inbound.caller, request, conversation_id=inbound.conversation_id,
+            activity_id=click_key(inbound.activity_id, form.minutes, form.subject))
+        record = await self._record(meeting, inbound, user_time_of(inbound))
+        return self._card(record, inbound.caller, everyone=True), meeting.subject
+
+    # --- installation --------------------------------------------------------------------
+    async def on_installed(self, turn: Turn) -> None:
+        # Clients may report one installation more than once: greet a conversation once.
+        if await self.records.first_welcome(turn.inbound.conversation_id):
+            await self.send_form(turn)
+
+
+class _Resumed:
+    """The invoke's turn, answering for the command that waited for sign-in."""
+
+    def __init__(self, turn: Turn, inbound: Inbound) -> None:
+        self._turn = turn
+        self.inbound = inbound
+        self.members = turn.members
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._turn, name)
+
+
+def _resumed_key(conversation_id: str, activity_id: str, current_conversation: str) -> str:
+    # The waiting command's own activity: createOrGet returns the same meeting if that first
+    # try did reach Graph. Scoped to its conversation when the invoke came from another.
+    if conversation_id == current_conversation:
+        return activity_id
+    return f"{conversation_id}:{activity_id}"
+
+
+def _keep_names(changed: Meeting, before: Meeting) -> Meeting:
+    """Graph's answer to PATCH may lack the attendees' names the record had from Teams."""
+    if changed.attendees and not any(p.name for p in changed.attendees):
+        return replace(changed, attendees=before.attendees)
+    return changed if changed.attendees else replace(changed, attendees=before.attendees)
+
+
+def demo_identity(teams_id: str) -> str:
+    """The Agents Playground may omit from.aadObjectId: one stable demo identity per user."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"demo:{teams_id}"))
+
+
+__all__ = ["DEMO_TENANT", "ExchangeResult", "Inbound", "MeetBot", "Turn", "VERB_HANDLERS",
+           "demo_identity", "MembersUnavailable", "CardInput"]

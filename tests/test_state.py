@@ -18,9 +18,9 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from cryptography.fernet import Fernet
 
 from bot.bf_storage import ETagConflict, KeyValueStorage
-from bot.state import (Dedupe, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
-                       RedisStore, SecretBox, StorageUnavailable, open_store, store_lock,
-                       unique_token)
+from bot.state import (SEALED_PREFIXES, Dedupe, EncryptedStore, KeyedLocks, KeyValueStore,
+                       LockBusy, MemoryStore, RedisStore, SecretBox, StorageUnavailable,
+                       open_store, store_lock, unique_token)
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.asyncio
@@ -207,6 +207,31 @@ async def test_sealed_values_hold_no_plaintext_at_rest(redis_url: str) -> None:
             assert state and b"budget" not in state
             assert raw.get(prefix + "seen:activity") == b"plain-by-design"
             assert 0 < raw.pttl(prefix + "tokens:tenant:user") <= 60_000
+    finally:
+        await store.close()
+
+
+async def test_meeting_and_command_keys_are_sealed_at_rest(redis_url: str) -> None:
+    """Meeting records, commands waiting for sign-in and the card records hold join links,
+    passcodes and what people typed: sealed like the token caches."""
+    prefix = _prefix()
+    store = open_store(redis_url, encryption_keys=[Fernet.generate_key().decode()], prefix=prefix)
+    join = b"https://teams.microsoft.com/l/meetup-join/19%3ameeting_secret"
+    values = {"meeting:m1": b'{"joinUrl": "%s", "passcode": "Xy7Pq2"}' % join,
+              "pending:tenant:user": b'{"text": "meet now about the layoffs plan"}',
+              "record:conv:ref": b'{"joinUrl": "%s"}' % join}
+    assert all(key.startswith(SEALED_PREFIXES) for key in values)
+    try:
+        for key, value in values.items():
+            await store.set(key, value, ttl=60)
+        with redis.Redis.from_url(redis_url) as raw:
+            for key, value in values.items():
+                stored = raw.get(prefix + key)
+                assert stored and stored != value
+                for secret in (b"meetup-join", b"Xy7Pq2", b"layoffs"):
+                    assert secret not in stored
+        for key, value in values.items():
+            assert await store.get(key) == value
     finally:
         await store.close()
 

@@ -3,11 +3,15 @@ real MeetBot: member reads at the connector simulator, raw values in a real redi
 the consent pages as a browser fetches them."""
 from __future__ import annotations
 
+import redis
+from cryptography.fernet import Fernet
+
 from bot.hosting import LOCAL_GRAPH
 from bot.members import LOOKUP_CONCURRENCY, MAX_INVITEES, PAGE_SIZE
-from tests.conftest import User, message
-from tests.test_e2e_cards import CHANNEL, TEAM, member, mention
+from tests.conftest import User, invoke, message, start_bot, stop_bot
+from tests.test_e2e_cards import CHANNEL, TEAM, actions_of, execute, member
 from tests.test_e2e_meet import card_of, card_text, reply_to
+from tests.test_e2e_signin import ask_to_sign_in
 
 BOT_MENTION = {"type": "mention", "text": "<at>MeetBot</at>",
                "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}
@@ -87,3 +91,59 @@ async def test_one_failed_lookup_among_many_gives_one_clear_card(demo_bot, conne
     assert "couldn't see who to invite" in card_text(card_of(await reply_to(connector, act["id"])))
     assert demo_bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id,
                                                  organizer.aad_object_id) == []
+
+
+# --- what MeetBot keeps in Redis ---------------------------------------------------------------
+def raw_values(url: str) -> dict[bytes, bytes]:
+    """Every string value in the Redis database, as stored."""
+    with redis.Redis.from_url(url) as raw:
+        return {key: raw.get(key) for key in raw.scan_iter(count=1000)
+                if raw.type(key) == b"string"}
+
+
+def assert_nothing_readable(values: dict[bytes, bytes], *secrets: str) -> None:
+    for key, value in values.items():
+        for secret in secrets:
+            assert secret.encode() not in value, f"{secret!r} readable under {key!r}"
+
+
+async def test_meeting_details_are_sealed_in_redis(connector, redis_server):
+    bot = await start_bot({"REDIS_URL": redis_server.url,
+                           "STATE_ENCRYPTION_KEY": Fernet.generate_key().decode()})
+    try:
+        organizer = User(name="Ana")
+        act = message("meet now 30m about project nightingale", service_url=connector.url,
+                      user=organizer, kind="groupChat")
+        await bot.post(act)
+        card = card_of(await reply_to(connector, act["id"]))
+        # The organizer's view, then Extend: MeetBot now keeps the meeting's state.
+        view = await bot.post(invoke("adaptiveCard/action",
+                                     {"action": card["refresh"]["action"],
+                                      "trigger": "automatic"},
+                                     service_url=connector.url, user=organizer,
+                                     kind="groupChat"))
+        extend = actions_of(view.body_json["value"])["Extend 15 min"]
+        assert (await bot.post(invoke("adaptiveCard/action", execute(extend),
+                                      service_url=connector.url, user=organizer,
+                                      kind="groupChat"))).status == 200
+        m = bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id, organizer.aad_object_id)[0]
+        values = raw_values(redis_server.url)
+        assert any(key.startswith(b"meetbot:meeting:") for key in values)
+        ids = m["joinMeetingIdSettings"]
+        assert_nothing_readable(values, m["joinWebUrl"], "meetup-join", "nightingale",
+                                ids["joinMeetingId"], *filter(None, [ids["passcode"]]))
+    finally:
+        await stop_bot(bot)
+
+
+async def test_a_command_waiting_for_sign_in_is_sealed_in_redis(cloud, redis_server):
+    bot = await start_bot(cloud.bot_env(REDIS_URL=redis_server.url,
+                                        STATE_ENCRYPTION_KEY=Fernet.generate_key().decode()))
+    try:
+        user = User()
+        await ask_to_sign_in(bot, cloud, user, "meet now about project nightingale")
+        values = raw_values(redis_server.url)
+        assert f"meetbot:pending:{user.tenant_id}:{user.aad_object_id}".encode() in values
+        assert_nothing_readable(values, "nightingale")
+    finally:
+        await stop_bot(bot)

@@ -3,12 +3,22 @@ real MeetBot: member reads at the connector simulator, raw values in a real redi
 the consent pages as a browser fetches them."""
 from __future__ import annotations
 
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
 import redis
+from aiohttp import web
 from cryptography.fernet import Fernet
 
+from bot import consent
 from bot.hosting import LOCAL_GRAPH
 from bot.members import LOOKUP_CONCURRENCY, MAX_INVITEES, PAGE_SIZE
-from tests.conftest import User, invoke, message, start_bot, stop_bot
+from bot.web import server_header
+from tests.conftest import (APP_SECRET, TENANT, User, invoke, message, serve, start_bot,
+                            stop_bot)
 from tests.test_e2e_cards import CHANNEL, TEAM, actions_of, execute, member
 from tests.test_e2e_meet import card_of, card_text, reply_to
 from tests.test_e2e_signin import ask_to_sign_in
@@ -147,3 +157,120 @@ async def test_a_command_waiting_for_sign_in_is_sealed_in_redis(cloud, redis_ser
         assert_nothing_readable(values, "nightingale")
     finally:
         await stop_bot(bot)
+
+
+# --- the consent page ---------------------------------------------------------------------------
+@pytest.fixture
+async def bot(cloud):
+    client = await start_bot(cloud.bot_env())
+    yield client
+    await stop_bot(client)
+
+
+async def consent_state(bot, tenant: str = TENANT) -> str:
+    async with bot.session.get(f"{bot.srv.url}/auth/start", params={"tenant": tenant},
+                               allow_redirects=False) as resp:
+        assert resp.status == 302
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+        return parse_qs(urlsplit(resp.headers["Location"]).query)["state"][0]
+
+
+async def auth_end(bot, **query: str) -> tuple[int, str, dict]:
+    async with bot.session.get(f"{bot.srv.url}/auth/end", params=query) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
+
+
+def assert_page_headers(headers: dict) -> None:
+    assert headers["X-Frame-Options"] == "DENY"
+    csp = [d.strip() for d in headers["Content-Security-Policy"].split(";")]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_consent_round_trip_with_the_state_it_issued(bot):
+    state = await consent_state(bot)
+    status, page, headers = await auth_end(bot, code="0.AXoA-code", state=state)
+    assert status == 200 and "all set" in page
+    assert_page_headers(headers)
+    status, page, headers = await auth_end(bot, error="access_denied", state=state,
+                                           error_description="<img src=x onerror=alert(1)>")
+    assert status == 200 and "wasn't granted" in page and "<img" not in page
+    assert_page_headers(headers)
+
+
+async def test_a_state_from_another_instance_with_the_same_secret_is_accepted(cloud, bot):
+    other = await start_bot(cloud.bot_env())
+    try:
+        status, page, _ = await auth_end(other, code="x", state=await consent_state(bot))
+        assert status == 200 and "all set" in page
+    finally:
+        await stop_bot(other)
+
+
+@pytest.mark.parametrize("state", [
+    None, "", "y", "1700000000.organizations.AAAA", "." * 5000,
+])
+async def test_missing_or_made_up_state_is_refused(bot, state):
+    query = {"code": "x"} if state is None else {"code": "x", "state": state}
+    status, page, headers = await auth_end(bot, **query)
+    assert status == 400 and "couldn't check this sign-in" in page and "all set" not in page
+    assert_page_headers(headers)
+
+
+async def test_an_altered_state_is_refused(bot):
+    issued, tenant, mac = (await consent_state(bot)).split(".")
+    for forged in (f"{int(issued) + 3600}.{tenant}.{mac}",  # pushed into the future
+                   f"{issued}.{uuid.uuid4()}.{mac}",  # another tenant
+                   f"{issued}.{tenant}.{mac[:-2]}"):  # a truncated signature
+        status, page, _ = await auth_end(bot, code="x", state=forged)
+        assert status == 400 and "couldn't check" in page
+
+
+async def test_a_state_signed_with_another_secret_is_refused(cloud, bot):
+    stranger = await start_bot(cloud.bot_env(MicrosoftAppPassword="another-secret"))
+    try:
+        status, _, _ = await auth_end(bot, code="x", state=await consent_state(stranger))
+        assert status == 400
+    finally:
+        await stop_bot(stranger)
+
+
+async def test_a_stale_state_is_refused_as_expired(bot):
+    # Made the way /auth/start makes one (same derived key), but issued before the window.
+    stale = consent.issue_state(consent.state_key(APP_SECRET), TENANT,
+                                now=time.time() - consent.STATE_TTL - 5)
+    status, page, headers = await auth_end(bot, code="x", state=stale)
+    assert status == 400 and "expired" in page and "Sign in again" in page
+    assert_page_headers(headers)
+
+
+async def test_auth_start_ignores_a_tenant_that_is_not_a_tenant_id(bot, cloud):
+    async with bot.session.get(f"{bot.srv.url}/auth/start",
+                               params={"tenant": "evil.example/x?"},
+                               allow_redirects=False) as resp:
+        assert resp.headers["Location"].startswith(
+            f"{cloud.entra_url}/organizations/oauth2/v2.0/authorize?")
+
+
+# --- the Server header -------------------------------------------------------------------------
+async def test_every_response_says_server_meetbot_without_versions():
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hi")
+
+    app = web.Application(client_max_size=1024)
+    app.on_response_prepare.append(server_header)
+    app.router.add_post("/api/messages", hello)
+    srv = await serve(app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            for method, path, body in (("POST", "/api/messages", b""),
+                                       ("GET", "/api/messages", b""),  # 405
+                                       ("GET", "/nowhere", b""),  # 404
+                                       ("POST", "/api/messages", b"x" * 4096)):  # 413
+                async with session.request(method, f"{srv.url}{path}", data=body) as resp:
+                    assert resp.headers["Server"] == "MeetBot", (method, path, resp.status)
+    finally:
+        await srv.server.close()

@@ -19,9 +19,9 @@ from .errors import MeetBotError, MembersUnavailable, TooManyInvitees
 from .models import AttendeeScope, MeetingRequest, Person
 
 PAGE_SIZE = 500  # the largest page Teams documents for pagedmembers
-# A Teams meeting has room for 1,000 interactive people, organizer included ("Limits and
-# specifications for Microsoft Teams", Meetings and calls), and Graph's "Create onlineMeeting"
-# notes that invitees who would make the meeting chat exceed 1,000 people can't be added.
+# A Teams meeting holds 1,000 people who can chat and talk, the organizer included ("Limits and
+# specifications for Microsoft Teams", Meetings and calls); Graph's "Create onlineMeeting" page
+# adds that a contact list which would make the meeting chat exceed 1,000 people can't be added.
 MAX_INVITEES = 999
 # Look-ups for one command at a time: enough to resolve a few hundred mentions in well under a
 # second, few enough that one message cannot open hundreds of connector requests at once.

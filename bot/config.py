@@ -14,6 +14,8 @@ from enum import Enum
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PUBLIC_GRAPH = "https://graph.microsoft.com"
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -80,14 +82,34 @@ class Settings:
         return f"{self.authority_host.rstrip('/')}/{tenant or self.app_tenant_id or 'organizations'}"
 
 
+def _flag_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _not_fernet_keys(keys: tuple[str, ...]) -> list[int]:
+    """Positions (1-based) of values that are not Fernet keys; never the values themselves."""
+    bad = []
+    for i, key in enumerate(keys, 1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):  # binascii.Error is a ValueError
+            bad.append(i)
+    return bad
+
+
 def is_loopback_url(url: str) -> bool:
-    """An http(s) URL on this machine: 127.0.0.0/8, ::1 or localhost."""
+    """True for an http(s) URL whose host is this machine: 127.0.0.0/8, ::1 or `localhost`.
+    Anything unusual (userinfo, backslashes, whitespace, a bad port, another scheme) is False:
+    callers use it to refuse to send anything off the machine."""
+    if not isinstance(url, str) or re.search(r"[\\\s\x00-\x1f\x7f]", url):
+        return False
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError:
         return False
-    if parts.scheme not in ("http", "https"):
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc or not host:
         return False
     if host == "localhost":
         return True
@@ -95,10 +117,6 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _flag_list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -155,13 +173,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"ALLOWED_TENANTS has values that are not tenant ids: {', '.join(sorted(bad))}.")
 
     keys = tuple(_flag_list(env.get("STATE_ENCRYPTION_KEY", "")))
+    make_key = ("Make a key with: python -c \"from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())\"")
+    bad_keys = _not_fernet_keys(keys)
+    if bad_keys:
+        which = ("the value" if len(keys) == 1
+                 else f"value {', '.join(map(str, bad_keys))} of {len(keys)} (comma-separated)")
+        problems.append(f"STATE_ENCRYPTION_KEY: {which} is not a Fernet key (32 url-safe "
+                        f"base64-encoded bytes). {make_key}")
     redis_url = get("REDIS_URL") or None
     if redis_url and not re.match(r"^rediss?://|^unix://", redis_url):
         problems.append(f"REDIS_URL={redis_url!r} must start with redis://, rediss:// or unix://.")
-    if redis_url and not keys and mode is GraphAuthMode.DELEGATED:
-        problems.append("REDIS_URL is set but STATE_ENCRYPTION_KEY is not: user tokens are kept "
-                        "encrypted in Redis. Make a key with: python -c \"from cryptography.fernet "
-                        "import Fernet; print(Fernet.generate_key().decode())\"")
+    if redis_url and not keys and mode is not GraphAuthMode.DEMO:
+        # Redis holds user tokens, meeting records (join links, passcodes) and commands
+        # waiting for sign-in: sealed (bot.state.SEALED_PREFIXES), never in plain text.
+        problems.append("REDIS_URL is set but STATE_ENCRYPTION_KEY is not: user tokens and "
+                        f"meeting details are kept encrypted in Redis. {make_key}")
 
     domain = get("BOT_DOMAIN")
     if domain and not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", domain):
@@ -185,7 +212,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     settings = Settings(
         app_id=app_id, app_password=password, app_tenant_id=tenant, app_type=app_type,
-        host=get("HOST", "0.0.0.0"),
+        # Demo mode has no authentication: only this machine (the Agents Playground) may call.
+        host=get("HOST") or ("127.0.0.1" if mode is GraphAuthMode.DEMO else "0.0.0.0"),
         port=number("PORT", "3978", lo=1, hi=65535),
         workers=number("WORKERS", "1", lo=1, hi=64),
         graph_base_url=graph, graph_auth=mode,

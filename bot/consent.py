@@ -6,38 +6,96 @@ and Teams shows the OAuthCard's "Sign in" button, which opens /auth/start here. 
 user to Entra ID's authorize endpoint with prompt=consent; Entra ID returns to /auth/end, and
 the next `meet` signs in silently. No code is redeemed: the on-behalf-of exchange gets tokens.
 Register https://{BOT_DOMAIN}/auth/end as a Web redirect URI of the app.
+
+The OAuth `state` (RFC 6749 §10.12) is checked without server memory: it is the issue time and
+tenant with an HMAC whose key is derived from the bot's client secret, so every instance
+issues and accepts the same states. /auth/end answers 400 to a missing, altered, foreign or
+stale one. The state is not bound to the browser (no cookie): nothing is redeemed here, so a
+forged round trip could only show someone the "all set" page.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import html
-import secrets
+import time
 from urllib.parse import urlencode
 
 from aiohttp import web
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .config import Settings
+from .config import GUID, Settings
+from .errors import SignInLinkInvalid, describe
+from .web import PAGE_HEADERS
 
-_TENANT_CHARS = set("0123456789abcdefABCDEF-")
+STATE_TTL = 15 * 60  # seconds from the Sign in button to Entra ID's redirect back (consent)
+_CLOCK_SKEW = 60  # seconds another instance's clock may run ahead of ours
+_MAX_STATE = 200  # an issued state is ~70 characters
 
 
 def signin_url(settings: Settings) -> str:
     return f"{settings.public_url}/auth/start" if settings.public_url else ""
 
 
+def state_key(app_password: str) -> bytes:
+    """The state's HMAC key: the same on every instance with the same client secret. Rotating
+    the secret only invalidates sign-ins in flight (the user selects Sign in again)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"meetbot consent state v1").derive(app_password.encode())
+
+
+def _mac(key: bytes, payload: str) -> str:
+    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def issue_state(key: bytes, tenant: str, *, now: float | None = None) -> str:
+    """`{issued}.{tenant}.{mac}`: URL-safe as is (digits, a GUID or "organizations", base64url)."""
+    payload = f"{int(time.time() if now is None else now)}.{tenant}"
+    return f"{payload}.{_mac(key, payload)}"
+
+
+def check_state(key: bytes, state: str, *, now: float | None = None) -> None:
+    """Raises SignInLinkInvalid (expired=True when only the age is wrong)."""
+    if not state or len(state) > _MAX_STATE:
+        raise SignInLinkInvalid("missing or oversized state")
+    payload, _, mac = state.rpartition(".")
+    if not hmac.compare_digest(mac.encode(), _mac(key, payload).encode()):
+        raise SignInLinkInvalid("state not issued by this bot")
+    age = (time.time() if now is None else now) - int(payload.partition(".")[0])
+    if not -_CLOCK_SKEW <= age <= STATE_TTL:
+        raise SignInLinkInvalid(f"state issued {int(age)}s ago", expired=True)
+
+
+def _page(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=f"<!doctype html><title>MeetBot</title>{body}", status=status,
+                        content_type="text/html", headers=PAGE_HEADERS)
+
+
 def routes(settings: Settings) -> list[web.RouteDef]:
     scopes = f"openid profile offline_access {settings.graph_resource}/OnlineMeetings.ReadWrite"
+    key = state_key(settings.app_password)
 
     async def start(request: web.Request) -> web.Response:
         tenant = request.query.get("tenant", "")
-        if not tenant or not set(tenant) <= _TENANT_CHARS:
+        if not GUID.match(tenant):
             tenant = settings.app_tenant_id or "organizations"
         query = urlencode({
             "client_id": settings.app_id, "response_type": "code", "response_mode": "query",
             "redirect_uri": f"{settings.public_url}/auth/end", "scope": scopes,
-            "prompt": "consent", "state": secrets.token_urlsafe(16)})
-        raise web.HTTPFound(f"{settings.authority(tenant)}/oauth2/v2.0/authorize?{query}")
+            "prompt": "consent", "state": issue_state(key, tenant)})
+        raise web.HTTPFound(f"{settings.authority(tenant)}/oauth2/v2.0/authorize?{query}",
+                            headers=PAGE_HEADERS)
 
     async def end(request: web.Request) -> web.Response:
+        try:
+            check_state(key, request.query.get("state", ""))
+        except SignInLinkInvalid as err:
+            told = describe(err)
+            return _page(f"<h1>{html.escape(told.title, quote=False)}</h1>"
+                         f"<p>{html.escape(told.text, quote=False)}</p>", status=400)
         if "error" in request.query:
             detail = html.escape(request.query.get("error_description", "")[:300])
             body = ("<h1>Permission wasn't granted</h1><p>Your organisation may require an "
@@ -45,7 +103,6 @@ def routes(settings: Settings) -> list[web.RouteDef]:
         else:
             body = ("<h1>You're all set</h1><p>Close this window and type <b>meet</b> in Teams "
                     "again.</p>")
-        return web.Response(text=f"<!doctype html><title>MeetBot</title>{body}",
-                            content_type="text/html")
+        return _page(body)
 
     return [web.get("/auth/start", start), web.get("/auth/end", end)]

@@ -117,12 +117,32 @@ class TenantNotAllowed(AuthError):
     pass
 
 
+class SignInLinkInvalid(AuthError):
+    """The consent page's return (/auth/end) carried no `state` this bot issued, or a stale one."""
+
+    def __init__(self, detail: str = "", *, expired: bool = False) -> None:
+        super().__init__(detail)
+        self.expired = expired
+
+
 class OrganizerIdentityMissing(AuthError):
     """App-only mode needs the caller's aadObjectId, which the activity did not carry."""
 
 
 class MembersUnavailable(MeetBotError):
     """Teams didn't tell us who is in the team or who was mentioned."""
+
+
+class TooManyInvitees(MeetBotError):
+    """More people to invite than a meeting holds (`bot.members.MAX_INVITEES`). `count` is how
+    many were seen when reading stopped (for a team: more exist), `everyone` says whether the
+    command was `with everyone`. The meeting itself can still be made without invites."""
+
+    def __init__(self, detail: str = "", *, count: int, limit: int, everyone: bool) -> None:
+        super().__init__(detail)
+        self.count = count
+        self.limit = limit
+        self.everyone = everyone
 
 
 # --- state ---------------------------------------------------------------------------------
@@ -156,6 +176,8 @@ class NotRequester(MeetBotError):
 # which repeats createOrGet with the first try's externalId (never a second meeting).
 RETRYABLE = (GraphTimeout, GraphUnavailable, GraphBadResponse, GraphThrottled,
              StorageUnavailable)
+# Failures after which the same command without its invitees would work.
+RETRY_WITHOUT_INVITES = (TooManyInvitees,)
 
 
 # --- the catalogue: the one place users' words live -----------------------------------------
@@ -165,6 +187,7 @@ class UserMessage:
     text: str
     example: str | None = None
     request_id: str | None = None  # shown small, so an admin can find the call in Graph's logs
+    retry_title: str = "Try again"  # the button that repeats the command, where there is one
 
 
 def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogue reads best
@@ -244,6 +267,10 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
             "I couldn't tell who you are",
             "Teams didn't send your work account with this message, so I can't make you the "
             "organizer. Try again from the Teams app with your work account.")
+    if isinstance(err, SignInLinkInvalid):
+        return UserMessage(
+            "This sign-in link has expired" if err.expired else "I couldn't check this sign-in",
+            "Go back to Teams and select Sign in again.")
     if isinstance(err, TokenExchangeFailed):
         return UserMessage(
             "Sign-in didn't work",
@@ -255,6 +282,14 @@ def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogu
         return UserMessage("I couldn't see who to invite",
                            "Teams didn't give me the member list. Try again, or start the "
                            "meeting without `with …` and share the card.", EXAMPLE)
+    if isinstance(err, TooManyInvitees):
+        room = f"a Teams meeting has room for {err.limit + 1:,} people, you included"
+        who = (f"This team has more than {err.limit:,} other members, and {room}" if err.everyone
+               else f"You mentioned {err.count:,} people, and {room}")
+        return UserMessage("That's too many people to invite",
+                           f"{who}. Start the meeting without invites and share its card: "
+                           "everyone who sees the card can join.", "meet now about all hands",
+                           retry_title="Meet without invites")
     if isinstance(err, StorageUnavailable):
         return UserMessage("I'm having trouble right now",
                            "Part of my service is unavailable. Please try again in a minute.")

@@ -22,12 +22,12 @@ from cards import actions
 
 from .card_input import (CardInput, CreateFromForm, OnMeeting, RetryCreate, RunCommand,
                          click_key, read_action, request_from_form)
-from .errors import (RETRYABLE, CardNoLongerValid, ConsentRequired, MeetBotError,
+from .errors import (RETRY_WITHOUT_INVITES, RETRYABLE, CardNoLongerValid, ConsentRequired, MeetBotError,
                      MembersUnavailable, NotOrganizer, NotRequester, SignInRequired,
                      StorageUnavailable)
 from .grammar import Mention, parse, user_time_from
 from .members import Members, resolve_attendees
-from .models import (Caller, Command, HelpRequest, Meeting, MeetingRequest, Person,
+from .models import (AttendeeScope, Caller, Command, HelpRequest, Meeting, MeetingRequest, Person,
                      SignOutRequest, UserTime)
 from .records import (Delivery, MeetingRecord, PendingCommand, Records, RetryRecord,
                       mention_tuples, new_ref)
@@ -187,7 +187,11 @@ class MeetBot:
                 return
             except MeetBotError as err:
                 retry_ref = None
-                if isinstance(err, RETRYABLE) and (key or inbound.activity_id):
+                if isinstance(err, RETRY_WITHOUT_INVITES):
+                    # The same meeting without invites: everyone who sees the card can join.
+                    request = replace(request, attendees=(), scope=AttendeeScope.NONE)
+                if isinstance(err, RETRYABLE + RETRY_WITHOUT_INVITES) and \
+                        (key or inbound.activity_id):
                     retry_ref = await self._save_retry(RetryRecord(
                         caller.aad_object_id, caller.tenant_id, inbound.conversation_id,
                         key or inbound.activity_id, request))

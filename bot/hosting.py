@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from . import consent
+from . import web as web_hooks
 from .config import Settings
 from .graph import GraphClient
 from .handlers import MeetBot
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.extend([_session, _store, _graph_and_broker, _bot])
+    app.on_response_prepare.append(web_hooks.server_header)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -28,10 +28,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Keys under these prefixes are encrypted at rest: MSAL token caches (refresh tokens) and
-# botbuilder state. Sealing "bf:" is for integrity as much as secrecy: bf_storage restores it
-# with jsonpickle, which must only ever see bytes this bot wrote (Fernet is authenticated).
-SEALED_PREFIXES: tuple[str, ...] = ("tokens:", "bf:")
+# Keys under these prefixes are encrypted at rest (when STATE_ENCRYPTION_KEY is set): MSAL token
+# caches (refresh tokens) and everything kept about a meeting or a command (join links,
+# passcodes, dial-in numbers, invitees, what the user typed). Sealing is for integrity as much
+# as secrecy: meeting records decide what a card may do, so they must only ever be bytes this
+# bot wrote (Fernet is authenticated). A new kind of key that holds anything about a user or a
+# meeting gets its prefix added here.
+SEALED_PREFIXES: tuple[str, ...] = ("tokens:", "pending:", "record:", "retry:")
 
 
 class LockBusy(TimeoutError):

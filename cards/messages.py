@@ -64,7 +64,7 @@ def _summary(msg: UserMessage) -> str:
 def error_card(msg: UserMessage, *, retry: dict | None = None) -> CardMessage:
     """`retry`: data for a "Try again" button (actions.retry_data) when trying again is safe."""
     summary = _summary(msg)
-    actions = [execute("Try again", retry)] if retry else None
+    actions = [execute(msg.retry_title, retry)] if retry else None
     return CardMessage(card(_message_body(msg), actions, fallback_text=summary), summary)
 
 

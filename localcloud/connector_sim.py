@@ -28,8 +28,10 @@ import base64
 import time
 import uuid
 import weakref
+from collections import Counter
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 import jwt
 from aiohttp import web
@@ -73,6 +75,11 @@ class ConnectorSim:
         self.requests = 0
         self.connections = 0  # distinct TCP connections seen (keep-alive reuse => fewer)
         self.unauthorized = 0
+        # Member reads ("member", "paged_members"): tests may slow them down (`read_latency`,
+        # seconds) and read how many of each were being served at once at most.
+        self.read_latency: dict[str, float] = {}
+        self.in_flight: Counter[str] = Counter()
+        self.max_in_flight: Counter[str] = Counter()
         self._seen: weakref.WeakSet = weakref.WeakSet()
         self._changed = asyncio.Event()
         self._personal: dict[str, str] = {}  # member id -> 1:1 conversation id
@@ -135,6 +142,17 @@ class ConnectorSim:
         if transport is not None and transport not in self._seen:
             self._seen.add(transport)
             self.connections += 1
+
+    @asynccontextmanager
+    async def serving(self, op: str) -> AsyncIterator[None]:
+        self.in_flight[op] += 1
+        self.max_in_flight[op] = max(self.max_in_flight[op], self.in_flight[op])
+        try:
+            if self.read_latency.get(op):
+                await asyncio.sleep(self.read_latency[op])
+            yield
+        finally:
+            self.in_flight[op] -= 1
 
     def authorized(self, request: web.Request) -> bool:
         if not self.auth_required:
@@ -305,20 +323,22 @@ async def _paged_members(request: web.Request) -> web.Response:
                         request.query.get("continuationToken"))
     except ValueError:
         return _error(400, "BadArgument", "Invalid pageSize or continuationToken.")
-    sim.record(ConnectorCall("paged_members", conversation_id))
-    return web.json_response(page)
+    async with sim.serving("paged_members"):
+        sim.record(ConnectorCall("paged_members", conversation_id))
+        return web.json_response(page)
 
 
 async def _member(request: web.Request) -> web.Response:
     sim = request.app[CONNECTOR_SIM]
     conversation_id, member_id = (request.match_info["conversation_id"],
                                   request.match_info["member_id"])
-    sim.record(ConnectorCall("member", conversation_id))
-    for member in sim.conversation(conversation_id).members:
-        if member_id in (member.get("id"), member.get("aadObjectId")):
-            return web.json_response(member)
-    return _error(404, "MemberNotFoundInConversation",
-                  "The specified member was not found in the conversation.")
+    async with sim.serving("member"):
+        sim.record(ConnectorCall("member", conversation_id))
+        for member in sim.conversation(conversation_id).members:
+            if member_id in (member.get("id"), member.get("aadObjectId")):
+                return web.json_response(member)
+        return _error(404, "MemberNotFoundInConversation",
+                      "The specified member was not found in the conversation.")
 
 
 async def _team(request: web.Request) -> web.Response:

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
-from bot.config import ConfigError, GraphAuthMode, load_settings
+from bot.config import ConfigError, GraphAuthMode, is_loopback_url, load_settings
 
 APP = "6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +48,12 @@ def test_real_tenant_settings():
     ({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x", "BOT_DOMAIN": "a.b", "WORKERS": "4"},
      "WORKERS=4 needs REDIS_URL"),
     ({"SSL_CA_FILE": "/nonexistent/ca.pem"}, "does not exist"),
+    ({"STATE_ENCRYPTION_KEY": "hunter2"}, "STATE_ENCRYPTION_KEY: the value is not a Fernet key"),
+    ({"STATE_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},hunter2"},
+     "STATE_ENCRYPTION_KEY: value 2 of 2 (comma-separated) is not a Fernet key"),
+    ({"STATE_ENCRYPTION_KEY": "é" * 44}, "is not a Fernet key"),
+    ({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x", "GRAPH_AUTH_MODE": "app",
+      "REDIS_URL": "redis://cache:6379"}, "REDIS_URL is set but STATE_ENCRYPTION_KEY is not"),
 ])
 def test_each_problem_is_named(env, fragment):
     with pytest.raises(ConfigError) as err:
@@ -63,3 +70,49 @@ def test_all_problems_at_once_and_a_clean_exit_from_app_py():
     lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) >= 4
     assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_fernet_key_is_named_but_never_shown():
+    with pytest.raises(ConfigError) as err:
+        load_settings({"STATE_ENCRYPTION_KEY": "not-the-real-key-material"})
+    [problem] = err.value.problems
+    assert "not-the-real-key-material" not in problem and "Fernet.generate_key" in problem
+
+
+def test_a_bad_fernet_key_stops_app_py_with_one_line_and_no_traceback():
+    env = {"PATH": os.environ["PATH"], "STATE_ENCRYPTION_KEY": "s3cret-but-not-a-key"}
+    proc = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 1 and "STATE_ENCRYPTION_KEY" in lines[0]
+    assert "Traceback" not in proc.stderr and "s3cret-but-not-a-key" not in proc.stderr
+
+
+def test_demo_mode_listens_only_on_this_machine():
+    assert load_settings({}).host == "127.0.0.1"
+    assert load_settings({"HOST": "0.0.0.0"}).host == "0.0.0.0"  # explicitly asked for
+    deployed = load_settings({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x",
+                              "BOT_DOMAIN": "meetbot.contoso.com"})
+    assert deployed.host == "0.0.0.0"
+    assert load_settings({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x",
+                          "BOT_DOMAIN": "meetbot.contoso.com", "HOST": "10.0.0.4"}).host == "10.0.0.4"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:3978/", "https://localhost/_connector", "http://LOCALHOST:56150",
+    "http://127.8.9.10/v3", "http://[::1]:56150/", "https://[0:0:0:0:0:0:0:1]/",
+])
+def test_loopback_urls(url):
+    assert is_loopback_url(url)
+
+
+@pytest.mark.parametrize("url", [
+    "https://smba.trafficmanager.net/teams/", "http://evil.example/", "http://10.0.0.1/",
+    "http://0.0.0.0:3978/", "http://127.0.0.1@evil.example/", "http://evil.example\\@127.0.0.1/",
+    "http://localhost.evil.example/", "http://127.0.0.1.nip.io/", "ftp://127.0.0.1/",
+    "file:///etc/passwd", "http://127.0.0.1:99999/", "http://127.0.0.1 /", "//127.0.0.1/",
+    "http:///x", "", "http://[::ffff:8.8.8.8]/", "http://2130706433/",
+])
+def test_urls_that_leave_the_machine_or_are_odd(url):
+    assert not is_loopback_url(url)

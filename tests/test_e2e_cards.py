@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.hosting import LOCAL_GRAPH
+from bot.members import MAX_INVITEES
 from tests.conftest import User, invoke, message
 from tests.test_e2e_meet import card_of, card_text, reply_to, walk
 
@@ -243,7 +244,8 @@ async def test_channel_meeting_with_mentions_invites_them(demo_bot, connector):
 
 async def test_with_everyone_pages_through_a_large_team(demo_bot, connector):
     organizer = User(name="Olga")
-    team = [organizer] + [User(name=f"Member {i}") for i in range(1_150)]  # 3 pages of 500
+    # As many as a meeting holds (the organizer plus MAX_INVITEES): 2 pages of 500.
+    team = [organizer] + [User(name=f"Member {i}") for i in range(MAX_INVITEES)]
     connector.add_members(TEAM, [member(u) for u in team])
     act = message("meet now with everyone about all hands", service_url=connector.url,
                   user=organizer, kind="channel", conversation_id=CHANNEL)
@@ -251,9 +253,9 @@ async def test_with_everyone_pages_through_a_large_team(demo_bot, connector):
     await demo_bot.post(act)
     card = card_of(await reply_to(connector, act["id"]))
     m = demo_bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id, organizer.aad_object_id)[0]
-    assert len(m["participants"]["attendees"]) == 1_150
+    assert len(m["participants"]["attendees"]) == MAX_INVITEES == 999
     assert m["lobbyBypassSettings"]["scope"] == "organization"
-    assert sum(1 for c in connector.calls if c.op == "paged_members") == 3
+    assert sum(1 for c in connector.calls if c.op == "paged_members") == 2
     assert "lobby" in card_text(card)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -269,10 +270,13 @@ async def test_sign_in_button_leads_to_the_consent_page(bot, cloud):
         location = resp.headers["Location"]
     assert location.startswith(f"{cloud.entra_url}/{user.tenant_id}/oauth2/v2.0/authorize?")
     assert f"client_id={APP_ID}" in location and "prompt=consent" in location
-    async with bot.session.get(f"{bot.srv.url}/auth/end?code=x&state=y") as resp:
+    state = parse_qs(urlsplit(location).query)["state"][0]  # Entra ID sends it back unchanged
+    async with bot.session.get(f"{bot.srv.url}/auth/end",
+                               params={"code": "x", "state": state}) as resp:
         assert "all set" in await resp.text()
-    async with bot.session.get(f"{bot.srv.url}/auth/end?error=access_denied&"
-                               "error_description=<script>x</script>") as resp:
+    async with bot.session.get(f"{bot.srv.url}/auth/end",
+                               params={"error": "access_denied", "state": state,
+                                       "error_description": "<script>x</script>"}) as resp:
         page = await resp.text()
         assert "<script>" not in page and "admin" in page
 

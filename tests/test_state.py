@@ -1,6 +1,6 @@
 """The state seam: one contract suite run against every store (memory, a real redis-server,
-and both behind encryption), then what only Redis or only memory can show, then botbuilder's
-ConversationState/UserState on top of it."""
+and both behind encryption), then what only Redis or only memory can show, then the delivery
+leases MeetBot's records build on it."""
 from __future__ import annotations
 
 import asyncio
@@ -12,15 +12,12 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 import redis
-from botbuilder.core import ConversationState, StoreItem, TurnContext, UserState
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 from cryptography.fernet import Fernet
 
 from bot.records import Records
-from bot.state import (EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
-                       RedisStore, SecretBox, StorageUnavailable, open_store, store_lock,
-                       unique_token)
+from bot.state import (SEALED_PREFIXES, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy,
+                       MemoryStore, RedisStore, SecretBox, StorageUnavailable, open_store,
+                       store_lock, unique_token)
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.asyncio
@@ -201,16 +198,41 @@ async def test_sealed_values_hold_no_plaintext_at_rest(redis_url: str) -> None:
     store = open_store(redis_url, encryption_keys=[Fernet.generate_key().decode()], prefix=prefix)
     try:
         await store.set("tokens:tenant:user", SECRET, ttl=60)
-        await store.set("bf:msteams/conversations/c1", b'{"topic": "budget review"}')
+        await store.set("record:ref", b'{"subject": "budget review"}')
         await store.set("seen:activity", b"plain-by-design")
         assert await store.get("tokens:tenant:user") == SECRET
         with redis.Redis.from_url(redis_url) as raw:
             token_cache = raw.get(prefix + "tokens:tenant:user")
-            state = raw.get(prefix + "bf:msteams/conversations/c1")
+            state = raw.get(prefix + "record:ref")
             assert token_cache and b"RT-0" not in token_cache and b"secret" not in token_cache
             assert state and b"budget" not in state
             assert raw.get(prefix + "seen:activity") == b"plain-by-design"
             assert 0 < raw.pttl(prefix + "tokens:tenant:user") <= 60_000
+    finally:
+        await store.close()
+
+
+async def test_meeting_and_command_keys_are_sealed_at_rest(redis_url: str) -> None:
+    """Meeting records, commands waiting for sign-in and the card records hold join links,
+    passcodes and what people typed: sealed like the token caches."""
+    prefix = _prefix()
+    store = open_store(redis_url, encryption_keys=[Fernet.generate_key().decode()], prefix=prefix)
+    join = b"https://teams.microsoft.com/l/meetup-join/19%3ameeting_secret"
+    values = {"record:ref": b'{"joinUrl": "%s", "passcode": "Xy7Pq2"}' % join,
+              "pending:tenant:user": b'{"text": "meet now about the layoffs plan"}',
+              "retry:ref": b'{"subject": "the layoffs plan", "joinUrl": "%s"}' % join}
+    assert all(key.startswith(SEALED_PREFIXES) for key in values)
+    try:
+        for key, value in values.items():
+            await store.set(key, value, ttl=60)
+        with redis.Redis.from_url(redis_url) as raw:
+            for key, value in values.items():
+                stored = raw.get(prefix + key)
+                assert stored and stored != value
+                for secret in (b"meetup-join", b"Xy7Pq2", b"layoffs"):
+                    assert secret not in stored
+        for key, value in values.items():
+            assert await store.get(key) == value
     finally:
         await store.close()
 
@@ -404,6 +426,3 @@ async def test_open_store_without_redis_is_memory() -> None:
     assert isinstance(store, MemoryStore)
     with pytest.raises(ValueError, match="not a Fernet key"):
         SecretBox(["not-a-key"])
-
-
-# --- botbuilder state on the store -----------------------------------------------------------

@@ -27,7 +27,6 @@ from . import replies
 log = logging.getLogger(__name__)
 
 _INBOUND = "meetbot.inbound"
-MAX_MENTIONS = 256  # entities beyond this are not read: nobody invites that many by name
 
 
 def _tenant(activity: Activity) -> str:
@@ -51,7 +50,9 @@ def _time_zone(activity: Activity) -> str | None:
 def _mentions(activity: Activity) -> tuple[Mention, ...]:
     bot_id = activity.recipient.id if activity.recipient else None
     found = []
-    for entity in (activity.entities or ())[:MAX_MENTIONS]:
+    # Every mention is read (the body limit bounds them): the grammar must see each <at> tag's
+    # entity, and bot/members.py refuses more invitees than a meeting holds.
+    for entity in activity.entities or ():
         if entity.type != "mention":
             continue
         props = entity.additional_properties or {}

@@ -340,7 +340,8 @@ class GraphSim:
         data: dict[str, Any] = {
             "createdDateTime": now, "lastModifiedDateTime": now, "changeKey": secrets.token_urlsafe(12),
             "categories": list(body.get("categories") or ()), "transactionId": body.get("transactionId"),
-            "originalStartTimeZone": body["start"]["timeZone"], "originalEndTimeZone": body["end"]["timeZone"],
+            "originalStartTimeZone": body["start"]["timeZone"],
+            "originalEndTimeZone": body["end"]["timeZone"],
             "iCalUId": ical_uid(), "reminderMinutesBeforeStart": body.get("reminderMinutesBeforeStart", 15),
             "isReminderOn": body.get("isReminderOn", True), "hasAttachments": False,
             "hideAttendees": body.get("hideAttendees", False), "subject": body.get("subject"),
@@ -379,7 +380,8 @@ class GraphSim:
                     "reminderMinutesBeforeStart", "responseRequested", "allowNewTimeProposals"):
             if key in body:
                 data[key] = body[key]
-        for key, choices in (("importance", _IMPORTANCE), ("sensitivity", _SENSITIVITY), ("showAs", _SHOW_AS)):
+        for key, choices in (("importance", _IMPORTANCE), ("sensitivity", _SENSITIVITY),
+                             ("showAs", _SHOW_AS)):
             if key in body:
                 data[key] = _canon(body[key], choices)
         for side in ("start", "end"):
@@ -392,7 +394,8 @@ class GraphSim:
             _set_body(data, body["body"], meeting)
         if "attendees" in body:
             data["attendees"] = attendees_json(body["attendees"])
-        data["lastModifiedDateTime"], data["changeKey"] = graph_time(datetime.now(UTC)), secrets.token_urlsafe(12)
+        data["lastModifiedDateTime"] = graph_time(datetime.now(UTC))
+        data["changeKey"] = secrets.token_urlsafe(12)
         if meeting is not None:
             meeting.update(startDateTime=graph_time(start), endDateTime=graph_time(end),
                            expiryDateTime=graph_time(end + EXPIRY), subject=data["subject"])
@@ -474,7 +477,8 @@ _IMPORTANCE = ("low", "normal", "high")
 _SENSITIVITY = ("normal", "personal", "private", "confidential")
 _SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 # What a new onlineMeeting has; a refused option may still be "set" to these.
-_OPTION_DEFAULTS = {"allowedPresenters": "everyone", "allowMeetingChat": "enabled", "recordAutomatically": False}
+_OPTION_DEFAULTS = {"allowedPresenters": "everyone", "allowMeetingChat": "enabled",
+                    "recordAutomatically": False}
 
 
 def _canon(value: str, choices: tuple[str, ...]) -> str:

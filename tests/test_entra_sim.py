@@ -350,7 +350,8 @@ def test_app_token_without_calendar_consent_lacks_the_role_and_graph_refuses_eve
             token = cca(tls, entra.url, tenant=tenant).acquire_token_for_client(
                 ["https://graph.microsoft.com/.default"])["access_token"]
             answers[tenant] = (claims_of(token)["roles"], requests.post(
-                f"{graph.url}/v1.0/users/{user}/events", json=event, headers={"Authorization": f"Bearer {token}"}))
+                f"{graph.url}/v1.0/users/{user}/events", json=event,
+                headers={"Authorization": f"Bearer {token}"}))
     roles_here, refused = answers[TENANT]
     assert roles_here == ["OnlineMeetings.ReadWrite.All"]
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"

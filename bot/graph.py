@@ -220,9 +220,10 @@ class GraphClient:
     async def set_options(self, token: str, meeting_id: str, options: MeetingOptions, *,
                           user_id: str | None = None) -> Meeting:
         """PATCH the options onto the meeting (*Update onlineMeeting*; createOrGet and events
-        cannot carry them) and return the meeting. Graph refuses a PATCH as a whole, so after a
-        refusal each option is tried alone: OptionRefused names the refused ones and carries
-        the meeting with the others applied (None when none was)."""
+        cannot carry them) and return the meeting: one call. A refusal does not reliably say
+        which property it was about, so then each option is tried alone: OptionRefused names
+        the refused ones and carries the meeting with the others applied (None when none was).
+        The access-policy 403 stays AccessPolicyMissing."""
         fields = _option_fields(options)
         if not fields:
             raise ValueError("set_options needs at least one option")

@@ -61,6 +61,11 @@ class AccessPolicyMissing(GraphForbidden):
     """App-only mode: the tenant has no application access policy granting this app."""
 
 
+class CalendarPermissionMissing(GraphForbidden):
+    """No `Calendars.ReadWrite` for this tenant: Graph answered 403 on `/events`, or Entra ID
+    refused the scope (AADSTS65001). The meeting can still be made without a calendar."""
+
+
 class GraphNotFound(GraphError):
     status = 404
 
@@ -83,6 +88,18 @@ class GraphTimeout(GraphError):
 
 class GraphBadResponse(GraphError):
     """Graph answered with something that is not the JSON we expect."""
+
+
+class OptionRefused(GraphError):
+    """Graph refused meeting options (a policy or licence, e.g. no recording). `refused` names
+    the onlineMeeting properties; `meeting` is the meeting with the accepted ones applied."""
+
+    def __init__(self, detail: str = "", *, refused: tuple[str, ...] = (), meeting: object = None,
+                 status: int | None = None, code: str | None = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(detail, status=status, code=code, request_id=request_id)
+        self.refused = refused
+        self.meeting = meeting
 
 
 # --- sign-in -------------------------------------------------------------------------------
@@ -190,10 +207,25 @@ class UserMessage:
     retry_title: str = "Try again"  # the button that repeats the command, where there is one
 
 
+# onlineMeeting properties (OptionRefused.refused) in the words a person uses.
+_OPTION_WORDS = {"recordAutomatically": "automatic recording", "allowedPresenters": "the presenter choice",
+                 "lobbyBypassSettings": "the lobby choice", "allowMeetingChat": "the meeting chat choice"}
+
+
 def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogue reads best
     rid = getattr(err, "request_id", None)
     if isinstance(err, ParseError):
         return UserMessage("I couldn't read that", f"{err.reason}.", err.example)
+    if isinstance(err, CalendarPermissionMissing):
+        return UserMessage("Invitations are off", "Invitations are off: an admin can turn them on.",
+                           request_id=rid)
+    if isinstance(err, OptionRefused):
+        words = [_OPTION_WORDS.get(name, name) for name in err.refused] or ["a meeting option"]
+        what = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+        return UserMessage("Some options weren't allowed",
+                           f"Teams didn't allow {what} for this meeting (your organisation's "
+                           "meeting policy or licence); the meeting works without it.",
+                           request_id=rid)
     if isinstance(err, AccessPolicyMissing):
         return UserMessage(
             "Your admin needs to allow this app",

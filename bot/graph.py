@@ -8,26 +8,38 @@ sends absolute times (repeating it changes nothing), DELETE of a deleted meeting
 (aiohttp-retry) cover 429/503/504 and broken connections, wait what `Retry-After` says, and all
 of it runs inside one overall deadline. Graph's answers are read tolerantly: the current v1.0
 shape and the seed page's 2019 one (`joinUrl`, `ConferenceId`, singular numbers).
+
+Calendar-backed meetings (*Create event*, *event resource type*): `POST /me/events` with
+`onlineMeetingProvider: teamsForBusiness` and a `transactionId` derived like the `externalId`, so a
+retried or redelivered command makes one event; the event only summarises its Teams meeting, so
+the full onlineMeeting (meeting ID, passcode, every dial-in number) is read by its join URL.
+Extend moves the event (PATCH; the meeting follows), End cancels it with a message to the
+attendees. A 403 on `/events` means no `Calendars.ReadWrite` (CalendarPermissionMissing).
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import datetime, timezone, tzinfo
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 from aiohttp_retry import ExponentialRetry, RetryClient
 from yarl import URL
 
-from bot.errors import (AccessPolicyMissing, GraphBadRequest, GraphBadResponse, GraphConflict,
-                        GraphError, GraphForbidden, GraphNotFound, GraphThrottled, GraphTimeout,
-                        GraphUnauthorized, GraphUnavailable)
-from bot.models import AttendeeScope, AudioConferencing, Meeting, MeetingRequest, Person
+from bot.errors import (AccessPolicyMissing, CalendarPermissionMissing, GraphBadRequest,
+                        GraphBadResponse, GraphConflict, GraphError, GraphForbidden, GraphNotFound,
+                        GraphThrottled, GraphTimeout, GraphUnauthorized, GraphUnavailable,
+                        OptionRefused)
+from bot.models import (AttendeeScope, AudioConferencing, CalendarEvent, Lobby, Meeting,
+                        MeetingOptions, MeetingRequest, Person, Presenters)
 
 UTC = timezone.utc
 RETRY_STATUSES = frozenset({429, 503, 504})
@@ -43,6 +55,38 @@ def external_id_for(conversation_id: str, activity_id: str) -> str:
     Hashed so it is short and carries no chat content; Graph scopes it per tenant and user."""
     digest = hashlib.sha256(f"{conversation_id}\n{activity_id}".encode()).hexdigest()
     return f"meetbot-{digest[:32]}"
+
+
+def transaction_id_for(conversation_id: str, activity_id: str) -> str:
+    """Stable event `transactionId` for one request: same conversation + activity => one event
+    (*event resource type*: it lets the server skip a redundant POST). Hashed like the
+    externalId, with its own prefix so the two keys are never confused."""
+    digest = hashlib.sha256(f"event\n{conversation_id}\n{activity_id}".encode()).hexdigest()
+    return f"meetbot-evt-{digest[:32]}"
+
+
+# *dateTimeTimeZone resource type*: besides Windows names, Graph takes these IANA names (the
+# page's list; "(Kiev)"-style aliases included). Teams gives IANA names; others go as UTC.
+GRAPH_IANA_ZONES = frozenset("""
+Etc/GMT+12 Etc/GMT+11 Pacific/Honolulu America/Anchorage America/Santa_Isabel America/Los_Angeles
+America/Phoenix America/Chihuahua America/Denver America/Guatemala America/Chicago
+America/Mexico_City America/Regina America/Bogota America/New_York America/Indiana/Indianapolis
+America/Caracas America/Asuncion America/Halifax America/Cuiaba America/La_Paz America/Santiago
+America/St_Johns America/Sao_Paulo America/Argentina/Buenos_Aires America/Cayenne America/Godthab
+America/Montevideo America/Bahia Etc/GMT+2 Atlantic/Azores Atlantic/Cape_Verde Africa/Casablanca
+Etc/GMT Europe/London Atlantic/Reykjavik Europe/Berlin Europe/Budapest Europe/Paris Europe/Warsaw
+Africa/Lagos Africa/Windhoek Europe/Bucharest Asia/Beirut Africa/Cairo Asia/Damascus
+Africa/Johannesburg Europe/Kyiv Europe/Kiev Europe/Istanbul Asia/Jerusalem Asia/Amman Asia/Baghdad
+Europe/Kaliningrad Asia/Riyadh Africa/Nairobi Asia/Tehran Asia/Dubai Asia/Baku Europe/Moscow
+Indian/Mauritius Asia/Tbilisi Asia/Yerevan Asia/Kabul Asia/Karachi Asia/Tashkent Asia/Kolkata
+Asia/Colombo Asia/Kathmandu Asia/Almaty Asia/Dhaka Asia/Yekaterinburg Asia/Yangon Asia/Rangoon
+Asia/Bangkok Asia/Novosibirsk Asia/Shanghai Asia/Krasnoyarsk Asia/Singapore Australia/Perth
+Asia/Taipei Asia/Ulaanbaatar Asia/Irkutsk Asia/Tokyo Asia/Seoul Australia/Adelaide Australia/Darwin
+Australia/Brisbane Australia/Sydney Pacific/Port_Moresby Australia/Hobart Asia/Yakutsk
+Pacific/Guadalcanal Asia/Vladivostok Pacific/Auckland Etc/GMT-12 Pacific/Fiji Asia/Magadan
+Pacific/Tongatapu Pacific/Apia Pacific/Kiritimati
+""".split())
+PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}  # event answers in UTC, whatever the mailbox's zone
 
 
 # --- retry policy ------------------------------------------------------------------------------
@@ -172,6 +216,110 @@ class GraphClient:
     async def delete(self, token: str, meeting_id: str, *, user_id: str | None = None) -> None:
         await self._call("DELETE", self._meeting(user_id, meeting_id), token, None, "delete")
 
+    # -- meeting options --
+    async def set_options(self, token: str, meeting_id: str, options: MeetingOptions, *,
+                          user_id: str | None = None) -> Meeting:
+        """PATCH the options onto the meeting (*Update onlineMeeting*; createOrGet and events
+        cannot carry them) and return the meeting: one call. A refusal does not reliably say
+        which property it was about, so then each option is tried alone: OptionRefused names
+        the refused ones and carries the meeting with the others applied (None when none was).
+        The access-policy 403 stays AccessPolicyMissing."""
+        fields = _option_fields(options)
+        if not fields:
+            raise ValueError("set_options needs at least one option")
+        url = self._meeting(user_id, meeting_id)
+        try:
+            _, payload, rid = await self._call("PATCH", url, token, json.dumps(fields), "options")
+            return parse_meeting(payload, created=False, request_id=rid)
+        except (GraphBadRequest, GraphForbidden) as err:
+            if isinstance(err, AccessPolicyMissing):
+                raise
+            first = err
+        refused, meeting = [], None
+        for name, value in (fields.items() if len(fields) > 1 else ()):
+            try:
+                _, payload, rid = await self._call("PATCH", url, token, json.dumps({name: value}), "options")
+                meeting = parse_meeting(payload, created=False, request_id=rid)
+            except (GraphBadRequest, GraphForbidden) as err:
+                if isinstance(err, AccessPolicyMissing):
+                    raise
+                refused.append(name)
+        raise OptionRefused(f"options: {first.detail}", refused=tuple(refused or fields), meeting=meeting,
+                            status=first.status, code=first.code, request_id=first.request_id)
+
+    # -- calendar-backed meetings --
+    async def create_event(self, token: str, req: MeetingRequest, *, transaction_id: str, time_zone: str,
+                           attendees: Sequence[Person], body_html: str,
+                           user_id: str | None = None) -> CalendarEvent:
+        """POST /me/events (app-only: /users/{id}/events) with a Teams meeting: Outlook sends the
+        invitations from the organizer's mailbox. Times go in `time_zone` (the user's IANA zone)
+        when Graph knows it, else UTC. A repeat with the same transaction_id returns the first
+        event (Graph answers 201 both times). People without an address are not invited."""
+        zone_name, tz = _event_zone(time_zone)
+        body: dict[str, Any] = {
+            "subject": req.subject, "body": {"contentType": "html", "content": body_html},
+            "start": _zoned(req.start, zone_name, tz), "end": _zoned(req.end, zone_name, tz),
+            "isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness",
+            "transactionId": transaction_id}
+        invitees = [{"emailAddress": {"address": p.upn, "name": p.name or p.upn}, "type": "required"}
+                    for p in attendees if p.upn]
+        if invitees:
+            body["attendees"] = invitees
+        _, payload, rid = await self._call("POST", self._events(user_id), token,
+                                           json.dumps(body, separators=(",", ":")), "event_create",
+                                           PREFER_UTC, forbidden=CalendarPermissionMissing)
+        return parse_event(payload, request_id=rid)
+
+    async def find_meeting_by_join_url(self, token: str, join_url: str, *,
+                                       user_id: str | None = None) -> Meeting:
+        """The full onlineMeeting behind a join link (*Get onlineMeeting*, `$filter=JoinWebUrl eq
+        '…'`): what an event's summary lacks. GraphNotFound when Graph lists none."""
+        expr = "JoinWebUrl eq '" + join_url.replace("'", "''") + "'"  # OData quotes by doubling
+        url = f"{self._meetings(user_id)}?$filter={quote(expr, safe='')}"
+        _, payload, rid = await self._call("GET", url, token, None, "find_meeting")
+        found = payload.get("value") if isinstance(payload, dict) else None
+        if not isinstance(found, list):
+            raise GraphBadResponse("find_meeting: no value list", request_id=rid)
+        if not found:
+            raise GraphNotFound("find_meeting: no meeting with that join link", status=404, request_id=rid)
+        return parse_meeting(found[0], created=False, request_id=rid)
+
+    async def create_calendar_meeting(self, token: str, req: MeetingRequest, *, transaction_id: str,
+                                      time_zone: str, attendees: Sequence[Person], body_html: str,
+                                      user_id: str | None = None) -> Meeting:
+        """create_event + find_meeting_by_join_url: the same Meeting a card already shows, plus
+        the event id and how many people were invited. Two Graph calls."""
+        event = await self.create_event(token, req, transaction_id=transaction_id, time_zone=time_zone,
+                                        attendees=attendees, body_html=body_html, user_id=user_id)
+        if event.join_url is None:
+            raise GraphBadResponse("event_create: the event has no Teams meeting",
+                                   request_id=event.request_id)
+        meeting = await self.find_meeting_by_join_url(token, event.join_url, user_id=user_id)
+        return attach_event(meeting, event)
+
+    async def update_event_times(self, token: str, event_id: str, start: datetime, end: datetime, *,
+                                 time_zone: str, user_id: str | None = None) -> CalendarEvent:
+        """PATCH the event's start and end (*Update event*); its Teams meeting follows and the
+        attendees get Outlook's update. Absolute times, so a retry changes nothing."""
+        zone_name, tz = _event_zone(time_zone)
+        body = json.dumps({"start": _zoned(start, zone_name, tz), "end": _zoned(end, zone_name, tz)})
+        _, payload, rid = await self._call("PATCH", self._event(user_id, event_id), token, body,
+                                           "event_update", PREFER_UTC, forbidden=CalendarPermissionMissing)
+        return parse_event(payload, request_id=rid)
+
+    async def cancel_event(self, token: str, event_id: str, comment: str, *,
+                           user_id: str | None = None) -> bool:
+        """Cancel with a message to the attendees (*event: cancel*, organizer only, 202); the
+        Teams meeting goes with it. False when the event was already gone (404: cancelled
+        before, or a retried cancel whose first try went through)."""
+        try:
+            await self._call("POST", self._event(user_id, event_id) + "/cancel", token,
+                             json.dumps({"comment": comment}), "event_cancel",
+                             forbidden=CalendarPermissionMissing)
+        except GraphNotFound:
+            return False
+        return True
+
     # -- plumbing --
     def _meetings(self, user_id: str | None) -> str:
         return self._me if user_id is None else f"{self._root}/users/{quote(user_id, safe='')}/onlineMeetings"
@@ -179,11 +327,20 @@ class GraphClient:
     def _meeting(self, user_id: str | None, meeting_id: str) -> str:
         return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (contract §3)
 
+    def _events(self, user_id: str | None) -> str:
+        if user_id is None:
+            return f"{self._root}/me/events"
+        return f"{self._root}/users/{quote(user_id, safe='')}/events"
+
+    def _event(self, user_id: str | None, event_id: str) -> str:
+        return f"{self._events(user_id)}/{quote(event_id, safe='')}"  # Exchange ids end in '='
+
     async def _call(self, method: str, url: str, token: str, body: str | None,
-                    op: str, extra_headers: dict[str, str] | None = None
-                    ) -> tuple[int, Any, str | None]:
-        """One logical call (retries included). Returns status, parsed JSON (None for 204) and
-        Graph's request-id; raises the typed GraphError otherwise."""
+                    op: str, extra_headers: dict[str, str] | None = None, *,
+                    forbidden: type[GraphForbidden] = GraphForbidden) -> tuple[int, Any, str | None]:
+        """One logical call (retries included). Returns status, parsed JSON (None for 204 and
+        202) and Graph's request-id; raises the typed GraphError otherwise (`forbidden`: the
+        class for a 403 that is not the access-policy one)."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
                    "client-request-id": str(uuid.uuid4())}
         if body is not None:
@@ -203,8 +360,8 @@ class GraphClient:
             raise GraphUnavailable(f"{op}: connection failed ({type(exc).__name__})") from None
         rid = resp_headers.get("request-id")
         if status >= 300:
-            raise _error(op, status, raw, resp_headers)
-        if status == 204 or (not raw and method == "DELETE"):
+            raise _error(op, status, raw, resp_headers, forbidden)
+        if status in (202, 204) or (not raw and method == "DELETE"):
             return status, None, rid
         try:
             return status, json.loads(raw), rid
@@ -214,7 +371,8 @@ class GraphClient:
                                    request_id=rid) from None
 
 
-def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str]) -> GraphError:
+def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str],
+           forbidden: type[GraphForbidden] = GraphForbidden) -> GraphError:
     """Maps a Graph error answer to our hierarchy. The access-policy case is recognised by
     status + message, never by `code` (it has been Unauthorized, Forbidden and General)."""
     err: dict[str, Any] = {}
@@ -228,8 +386,8 @@ def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str]) -> Grap
     rid = headers.get("request-id") or (inner.get("request-id") if isinstance(inner, dict) else None)
     code, message = err.get("code"), str(err.get("message") or "")
     cls = _BY_STATUS.get(status) or (GraphUnavailable if status >= 500 else GraphError)
-    if status == 403 and "application access policy" in message.lower():
-        cls = AccessPolicyMissing
+    if status == 403:
+        cls = AccessPolicyMissing if "application access policy" in message.lower() else forbidden
     return cls(f"{op}: {status} {code or '-'} {message}".rstrip(), status=status, code=code,
                request_id=rid, retry_after=_retry_after(headers))
 
@@ -249,6 +407,36 @@ def _create_body(req: MeetingRequest, external_id: str) -> str:
     if attendees:
         body["participants"] = {"attendees": attendees}
     return json.dumps(body, separators=(",", ":"))
+
+
+def _option_fields(options: MeetingOptions) -> dict[str, Any]:
+    """MeetingOptions -> the onlineMeeting properties (*onlineMeeting resource type*)."""
+    fields: dict[str, Any] = {}
+    if options.presenters is not None:
+        fields["allowedPresenters"] = options.presenters.value
+    if options.lobby is not None:
+        fields["lobbyBypassSettings"] = {"scope": options.lobby.value, "isDialInBypassEnabled": False}
+    if options.record is not None:
+        fields["recordAutomatically"] = options.record
+    if options.chat is not None:
+        fields["allowMeetingChat"] = "enabled" if options.chat else "disabled"
+    return fields
+
+
+def _event_zone(name: str) -> tuple[str, tzinfo]:
+    if name in GRAPH_IANA_ZONES:
+        try:
+            return name, ZoneInfo(name)
+        except ZoneInfoNotFoundError:  # an alias this machine's tz database lacks
+            pass
+    return "UTC", UTC
+
+
+def _zoned(dt: datetime, zone_name: str, tz: tzinfo) -> dict[str, str]:
+    """dateTimeTimeZone: the wall clock in that zone, no offset."""
+    if dt.utcoffset() is None:
+        raise ValueError("meeting times must be timezone-aware")
+    return {"dateTime": dt.astimezone(tz).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": zone_name}
 
 
 def _attendee(p: Person) -> dict[str, Any]:
@@ -273,6 +461,11 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
         organizer = ((participants.get("organizer") or {}).get("identity") or {}).get("user") or {}
         lobby = body.get("lobbyBypassSettings") or {}
         extra = {k: body[k] for k in ("meetingOptionsWebUrl", "chatInfo") if body.get(k)}
+        record = body.get("recordAutomatically")
+        options = MeetingOptions(presenters=_PRESENTERS.get(body.get("allowedPresenters")),
+                                 lobby=_LOBBIES.get(lobby.get("scope")),
+                                 record=record if isinstance(record, bool) else None,
+                                 chat=_CHAT.get(body.get("allowMeetingChat")))
         return Meeting(
             id=body["id"], join_url=join_url, subject=body.get("subject") or "",
             start=_time(body["startDateTime"]), end=_time(body["endDateTime"]),
@@ -280,12 +473,51 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
             audio=_audio(body.get("audioConferencing")), organizer_id=organizer.get("id"),
             external_id=body.get("externalId"),
             attendees=tuple(_person(a) for a in participants.get("attendees") or ()),
-            lobby_scope=lobby.get("scope"), created=created, request_id=request_id, extra=extra)
+            lobby_scope=lobby.get("scope"), created=created, request_id=request_id, extra=extra,
+            options=options)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, GraphBadResponse):
             raise
         raise GraphBadResponse(f"unreadable meeting: {type(exc).__name__}: {exc}",
                                request_id=request_id) from None
+
+
+_PRESENTERS = {p.value: p for p in Presenters}
+_LOBBIES = {lobby.value: lobby for lobby in Lobby}
+_CHAT = {"enabled": True, "disabled": False}  # "limited" is neither
+
+
+def parse_event(body: dict, *, request_id: str | None) -> CalendarEvent:
+    """CalendarEvent from an event (asked for in UTC with PREFER_UTC)."""
+    try:
+        if not isinstance(body.get("id"), str):
+            raise GraphBadResponse("event without id", request_id=request_id)
+        info = body.get("onlineMeeting") or {}
+        return CalendarEvent(
+            id=body["id"], start=_event_time(body["start"]), end=_event_time(body["end"]),
+            join_url=info.get("joinUrl"), conference_id=info.get("conferenceId"),
+            toll_number=info.get("tollNumber"), transaction_id=body.get("transactionId"),
+            invitations=len(body.get("attendees") or ()), web_link=body.get("webLink"),
+            request_id=request_id)
+    except (AttributeError, KeyError, TypeError, ValueError, ZoneInfoNotFoundError) as exc:
+        if isinstance(exc, GraphBadResponse):
+            raise
+        raise GraphBadResponse(f"unreadable event: {type(exc).__name__}: {exc}",
+                               request_id=request_id) from None
+
+
+def _event_time(value: dict) -> datetime:
+    """dateTimeTimeZone -> aware UTC. UTC unless Graph ignored the Prefer header."""
+    zone_name = value["timeZone"]
+    tz = UTC if zone_name in ("UTC", "Etc/GMT") else ZoneInfo(zone_name)
+    return datetime.fromisoformat(value["dateTime"]).replace(tzinfo=tz).astimezone(UTC)
+
+
+def attach_event(meeting: Meeting, event: CalendarEvent) -> Meeting:
+    """The meeting as the card shows it, marked as behind this calendar event. `created` is
+    True: Graph answers a repeated transactionId with 201 too, so a repeat cannot be told."""
+    return dataclasses.replace(meeting, event_id=event.id, invitations=event.invitations,
+                               created=True, request_id=event.request_id or meeting.request_id)
 
 
 def _time(value: str) -> datetime:

@@ -111,6 +111,53 @@ class AudioConferencing:
         return f"tel:{digits}"
 
 
+class Presenters(str, Enum):
+    """Who may present: onlineMeeting.allowedPresenters (*onlineMeeting resource type*)."""
+
+    ORGANIZER = "organizer"  # "only I present"
+    ORGANIZATION = "organization"
+    EVERYONE = "everyone"
+
+
+class Lobby(str, Enum):
+    """Who skips the lobby: lobbyBypassSettings.scope (*lobbyBypassSettings resource type*)."""
+
+    EVERYONE_WAITS = "organizer"  # only the organizer gets straight in
+    ORGANIZATION_SKIPS = "organization"
+    EVERYONE_SKIPS = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingOptions:
+    """The meeting options people ask for. None leaves Graph's (the tenant's) default alone."""
+
+    presenters: Presenters | None = None  # allowedPresenters
+    lobby: Lobby | None = None  # lobbyBypassSettings.scope
+    record: bool | None = None  # recordAutomatically
+    chat: bool | None = None  # allowMeetingChat: enabled / disabled
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.presenters, self.lobby, self.record, self.chat))
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarEvent:
+    """A calendar event with a Teams meeting behind it (`POST /me/events`, *event resource
+    type*). The event carries only a summary of the meeting (*onlineMeetingInfo*): the meeting
+    ID, passcode and every dial-in number come from the onlineMeeting found by `join_url`."""
+
+    id: str
+    start: datetime  # aware, UTC
+    end: datetime
+    join_url: str | None = None  # None: Graph made no online meeting for it
+    conference_id: str | None = None
+    toll_number: str | None = None
+    transaction_id: str | None = None
+    invitations: int = 0  # attendees Outlook sent the invitation to
+    web_link: str | None = None
+    request_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Meeting:
     """An online meeting as Graph returned it (current v1.0 shape or the seed's older one)."""
@@ -131,3 +178,10 @@ class Meeting:
     ended: bool = False  # we deleted it ("End meeting")
     request_id: str | None = None  # Graph's request-id of the call that returned this
     extra: dict = field(default_factory=dict, compare=False, repr=False)
+    options: MeetingOptions = MeetingOptions()  # as Graph reports them
+    event_id: str | None = None  # calendar-backed: the organizer's event (Extend/End go there)
+    invitations: int = 0  # calendar-backed: attendees Outlook invited
+
+    @property
+    def on_calendar(self) -> bool:
+        return self.event_id is not None

@@ -111,6 +111,7 @@ class EntraSim:
     token_lifetime: int = 3600
     calls: Counter = field(default_factory=Counter)  # grant kind -> token requests
     _consent_required: set[str] = field(default_factory=set, repr=False)
+    _withheld: dict[str, set[str]] = field(default_factory=dict, repr=False)  # tenant -> permissions
     _interaction_required: dict[str, str] = field(default_factory=dict, repr=False)
     _refresh: dict[str, _RefreshGrant] = field(default_factory=dict, repr=False)  # secrets
 
@@ -121,6 +122,16 @@ class EntraSim:
 
     def grant_consent(self, user_oid: str) -> None:
         self._consent_required.discard(user_oid)
+
+    def withhold_consent(self, tenant_id: str, *permissions: str) -> None:
+        """This tenant has not granted these permissions (e.g. `Calendars.ReadWrite`) to any app:
+        on-behalf-of or refresh naming one fails with AADSTS65001 consent_required, like the
+        per-user case; `.default` and client-credential tokens simply leave them out (the token
+        lacks the scope or role, and Graph answers 403)."""
+        self._withheld.setdefault(tenant_id.lower(), set()).update(permissions)
+
+    def grant_tenant_consent(self, tenant_id: str, *permissions: str) -> None:
+        self._withheld.get(tenant_id.lower(), set()).difference_update(permissions)
 
     def require_interaction(self, user_oid: str, claims: str | None = None) -> None:
         """Conditional Access: OBO fails with interaction_required (AADSTS50079) + claims."""
@@ -227,9 +238,11 @@ class EntraSim:
                              "suffixed to the resource identifier (application ID URI).")
         resource = scopes[0].removesuffix("/.default")
         tid = self._tenant_id(tenant)
+        withheld = self._withheld.get(tid, set())
+        roles = [r for r in self.app_roles.get(resource, ()) if r not in withheld]
         claims = {"aud": resource, "tid": tid, "appid": client_id, "azp": client_id,
                   "appidacr": "1", "idtyp": "app", "oid": _sub(client_id, tid),
-                  "sub": _sub(client_id, tid), "roles": list(self.app_roles.get(resource, ())),
+                  "sub": _sub(client_id, tid), "roles": roles,
                   "ver": "1.0", "uti": secrets.token_urlsafe(16)}
         # Like Entra's documented response: no scope, no refresh token.
         return {"token_type": "Bearer", "expires_in": self.token_lifetime,
@@ -278,11 +291,7 @@ class EntraSim:
 
     def _check_user(self, oid: str, client_id: str) -> None:
         if oid in self._consent_required:
-            raise EntraError(65001, "invalid_grant",
-                             "The user or administrator has not consented to use the application "
-                             f"with ID '{client_id}' named 'MeetBot'. Send an interactive "
-                             "authorization request for this user and resource.",
-                             suberror="consent_required")
+            raise _no_consent(client_id)
         claims = self._interaction_required.get(oid)
         if claims is not None:
             raise EntraError(50079, "interaction_required",
@@ -293,8 +302,8 @@ class EntraSim:
 
     def _user_tokens(self, client_id: str, user: dict[str, Any], scopes: list[str],
                      form: dict[str, str]) -> dict[str, Any]:
-        resource, granted = self._resource_scopes(scopes)
         tid, oid = user["tid"], user["oid"]
+        resource, granted = self._resource_scopes(scopes, tid, client_id)
         access = {"aud": resource, "tid": tid, "oid": oid, "sub": _sub(oid, client_id),
                   "scp": " ".join(granted), "appid": client_id, "azp": client_id,
                   "appidacr": "1", "idtyp": "user", "ver": "1.0",
@@ -320,9 +329,10 @@ class EntraSim:
             response["client_info"] = _b64u_json({"uid": oid, "utid": tid})
         return response
 
-    def _resource_scopes(self, scopes: list[str]) -> tuple[str, list[str]]:
+    def _resource_scopes(self, scopes: list[str], tenant_id: str, client_id: str) -> tuple[str, list[str]]:
         """'https://graph.microsoft.com/OnlineMeetings.ReadWrite offline_access openid' ->
-        ('https://graph.microsoft.com', ['OnlineMeetings.ReadWrite'])."""
+        ('https://graph.microsoft.com', ['OnlineMeetings.ReadWrite']). A named scope the tenant
+        has not consented to is AADSTS65001; `.default` grants only what was consented."""
         qualified = [s for s in scopes if s not in OIDC_SCOPES]
         resources = {s.rsplit("/", 1)[0] if "/" in s else GRAPH_RESOURCE for s in qualified}
         if len(resources) > 1:
@@ -330,10 +340,16 @@ class EntraSim:
                              "Provided value for the input parameter scope is not valid because "
                              "it contains more than one resource.")
         resource = resources.pop() if resources else GRAPH_RESOURCE
+        withheld = self._withheld.get(tenant_id.lower(), set())
         names: list[str] = []
         for scope in qualified or [f"{GRAPH_RESOURCE}/.default"]:
             name = scope.rsplit("/", 1)[-1]
-            names.extend(self.delegated_scopes if name == ".default" else (name,))
+            if name in withheld:
+                raise _no_consent(client_id)
+            if name == ".default":
+                names.extend(s for s in self.delegated_scopes if s not in withheld)
+            else:
+                names.append(name)
         return resource, list(dict.fromkeys(names))
 
     def _tenant_id(self, tenant: str) -> str:
@@ -444,6 +460,15 @@ def _sub(principal: str, audience: str) -> str:
     """A stable pairwise subject, like Entra's (differs per app)."""
     return base64.urlsafe_b64encode(
         uuid.uuid5(uuid.NAMESPACE_URL, f"{principal}|{audience}").bytes).rstrip(b"=").decode()
+
+
+def _no_consent(client_id: str) -> EntraError:
+    """AADSTS65001 as on-behalf-of answers it ("Microsoft Entra authentication and authorization
+    error codes"; the OBO page's consent section)."""
+    return EntraError(65001, "invalid_grant",
+                      "The user or administrator has not consented to use the application with ID "
+                      f"'{client_id}' named 'MeetBot'. Send an interactive authorization request for "
+                      "this user and resource.", suberror="consent_required")
 
 
 def _bad_signature() -> EntraError:

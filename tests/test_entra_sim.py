@@ -14,6 +14,7 @@ import aiohttp
 import jwt
 import msal
 import pytest
+import requests
 from aiohttp import web
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 from botframework.connector.auth import (AuthenticationConfiguration,
@@ -21,7 +22,10 @@ from botframework.connector.auth import (AuthenticationConfiguration,
                                          PasswordServiceClientCredentialFactory)
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bot.errors import ConsentRequired
+from bot.tokens import classify_msal_error
 from localcloud.entra_sim import CONSUMER_TENANT, ENTRA_SIM, EntraSim, create_entra_app
+from localcloud.graph_sim import create_graph_app
 from localcloud.issuer import LocalIssuer
 from localcloud.tls import LocalTLS
 
@@ -298,3 +302,59 @@ async def test_botbuilder_validates_channel_tokens_with_the_sim_metadata(
     else:
         with pytest.raises(PermissionError):
             await auth.authenticate_request(activity, f"Bearer {token}")
+
+
+# --- a tenant that has not consented to Calendars.ReadWrite -----------------------------------
+CALENDAR_SCOPES = ["https://graph.microsoft.com/Calendars.ReadWrite"]
+
+
+def test_tenant_without_calendar_consent_refuses_the_scope_like_entra(tls, entra):
+    base, sim = entra
+    sim.withhold_consent(TENANT, "Calendars.ReadWrite")
+    user = str(uuid.uuid4())
+    app = cca(tls, base)
+
+    refused = app.acquire_token_on_behalf_of(sim.user_sso_token(user, TENANT, app_id=BOT_ID), CALENDAR_SCOPES)
+    assert refused["error"] == "invalid_grant" and refused["suberror"] == "consent_required"
+    assert 65001 in refused["error_codes"] and refused["error_description"].startswith("AADSTS65001:")
+    assert classify_msal_error(refused, admin_consent_url=None).__class__ is ConsentRequired
+    # The meetings scope still works for the same user, and refresh cannot widen it either.
+    meetings = app.acquire_token_on_behalf_of(sim.user_sso_token(user, TENANT, app_id=BOT_ID), GRAPH_SCOPES)
+    assert claims_of(meetings["access_token"])["scp"] == "OnlineMeetings.ReadWrite"
+    silent = app.acquire_token_silent_with_error(CALENDAR_SCOPES, account=app.get_accounts()[0])
+    assert silent["error"] == "invalid_grant" and 65001 in silent["error_codes"]
+    assert sim.calls["refresh_token"] == 1
+
+    other_tenant = str(uuid.uuid4())  # consent is per tenant
+    elsewhere = cca(tls, base, tenant=other_tenant).acquire_token_on_behalf_of(
+        sim.user_sso_token(str(uuid.uuid4()), other_tenant, app_id=BOT_ID), CALENDAR_SCOPES)
+    assert claims_of(elsewhere["access_token"])["scp"] == "Calendars.ReadWrite"
+
+    sim.grant_tenant_consent(TENANT, "Calendars.ReadWrite")
+    granted = app.acquire_token_on_behalf_of(sim.user_sso_token(user, TENANT, app_id=BOT_ID), CALENDAR_SCOPES)
+    assert claims_of(granted["access_token"])["scp"] == "Calendars.ReadWrite"
+
+
+def test_app_token_without_calendar_consent_lacks_the_role_and_graph_refuses_events(tls, issuer):
+    roles = {"https://graph.microsoft.com": ("OnlineMeetings.ReadWrite.All", "Calendars.ReadWrite")}
+    entra_app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET}, app_roles=roles)
+    entra_app[ENTRA_SIM].withhold_consent(TENANT, "Calendars.ReadWrite")
+    other_tenant, user = str(uuid.uuid4()), str(uuid.uuid4())
+    event = {"subject": "Planning", "start": {"dateTime": "2030-01-07T09:30:00", "timeZone": "Europe/Berlin"},
+             "end": {"dateTime": "2030-01-07T10:30:00", "timeZone": "Europe/Berlin"},
+             "isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"}
+    with ThreadedServer(entra_app, tls.server_ssl_context()) as entra, \
+            ThreadedServer(create_graph_app(issuer)) as graph:
+        answers = {}
+        for tenant in (TENANT, other_tenant):
+            token = cca(tls, entra.url, tenant=tenant).acquire_token_for_client(
+                ["https://graph.microsoft.com/.default"])["access_token"]
+            answers[tenant] = (claims_of(token)["roles"], requests.post(
+                f"{graph.url}/v1.0/users/{user}/events", json=event,
+                headers={"Authorization": f"Bearer {token}"}))
+    roles_here, refused = answers[TENANT]
+    assert roles_here == ["OnlineMeetings.ReadWrite.All"]
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"
+    roles_there, created = answers[other_tenant]
+    assert roles_there == ["OnlineMeetings.ReadWrite.All", "Calendars.ReadWrite"]
+    assert created.status_code == 201 and created.json()["onlineMeeting"]["joinUrl"]

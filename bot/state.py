@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from .errors import StorageUnavailable
+from .errors import LockBusy, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ T = TypeVar("T")
 # botbuilder state. Sealing "bf:" is for integrity as much as secrecy: bf_storage restores it
 # with jsonpickle, which must only ever see bytes this bot wrote (Fernet is authenticated).
 SEALED_PREFIXES: tuple[str, ...] = ("tokens:", "bf:")
-
-
-class LockBusy(TimeoutError):
-    """`store_lock` waited its bounded time and the lock was still held elsewhere."""
 
 
 class KeyValueStore(Protocol):

@@ -18,6 +18,7 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from cryptography.fernet import Fernet
 
 from bot.bf_storage import ETagConflict, KeyValueStorage
+from bot.errors import MeetBotError, describe
 from bot.state import (Dedupe, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy, MemoryStore,
                        RedisStore, SecretBox, StorageUnavailable, open_store, store_lock,
                        unique_token)
@@ -168,9 +169,13 @@ async def test_store_lock_excludes_and_gives_up(backend: Backend) -> None:
     await asyncio.gather(*(bump() for _ in range(20)))
     assert shared["n"] == 20
     async with store_lock(store, "meeting-42", ttl=30):
-        with pytest.raises(LockBusy):
+        with pytest.raises(LockBusy) as busy:
             async with store_lock(store, "meeting-42", ttl=30, wait=0.05, poll=0.01):
                 pass
+    # One of the project's errors, so a turn that meets it gets its own sentence.
+    assert isinstance(busy.value, MeetBotError) and not isinstance(busy.value, TimeoutError)
+    assert describe(busy.value).text == \
+        "Someone is already changing this meeting; try again in a moment."
     async with store_lock(store, "meeting-42", ttl=30, wait=0):  # released: free again
         pass
 

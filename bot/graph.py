@@ -46,7 +46,7 @@ def external_id_for(conversation_id: str, activity_id: str) -> str:
 
 
 # --- retry policy ------------------------------------------------------------------------------
-def _retry_after(headers: Mapping[str, str]) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds as a float: Graph has sent both `10` and `2.128` (contract §7)."""
     value = headers.get("Retry-After")
     if value is None:
@@ -80,11 +80,11 @@ class GraphRetry(ExponentialRetry):
             return False
         if response.status not in RETRY_STATUSES:
             return True
-        wait = _retry_after(response.headers)
+        wait = retry_after(response.headers)
         return wait is not None and wait > self.max_retry_after
 
     def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
-        wait = _retry_after(response.headers) if response is not None else None
+        wait = retry_after(response.headers) if response is not None else None
         return wait if wait is not None else super().get_timeout(attempt)
 
 
@@ -231,7 +231,7 @@ def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str]) -> Grap
     if status == 403 and "application access policy" in message.lower():
         cls = AccessPolicyMissing
     return cls(f"{op}: {status} {code or '-'} {message}".rstrip(), status=status, code=code,
-               request_id=rid, retry_after=_retry_after(headers))
+               request_id=rid, retry_after=retry_after(headers))
 
 
 def _iso(dt: datetime) -> str:

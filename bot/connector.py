@@ -219,7 +219,7 @@ class BotConnector:
                                               params=params, headers=headers,
                                               timeout=self._attempt_timeout,
                                               retry_options=policy) as resp:
-                    status = resp.status
+                    status, wait = resp.status, retry_after(resp.headers)
                     try:
                         raw = await resp.read()
                     except aiohttp.ClientPayloadError:  # carried out; its answer is lost
@@ -232,7 +232,7 @@ class BotConnector:
             raise ConnectorError(policy.last_status, method, path, cause=type(exc).__name__,
                                  retry_after=policy.last_retry_after) from None
         if status >= 400:
-            raise ConnectorError(status, method, path, retry_after=policy.last_retry_after)
+            raise ConnectorError(status, method, path, retry_after=wait)
         if status == 204 or not raw:
             return None
         try:

@@ -139,10 +139,10 @@ class _WorkerPool:
     """A bounded thread pool for blocking MSAL calls, and what `healthy()` reads from it.
 
     A caller that stops waiting (its deadline) cancels a call still queued; a call already
-    running finishes on its own, bounded by the HTTP timeout. The pool is unhealthy while a call
-    has been running longer than `timeout` (a thread blocked on Entra) and for `timeout` seconds
-    after a call failed to finish in time (a stall or a saturated pool: the next caller would
-    likely wait as long) unless a call has completed normally since."""
+    running finishes on its own, bounded by the HTTP timeout. The pool is unhealthy
+    - while a call has been running longer than `timeout` (a thread blocked on Entra ID), and
+    - for `timeout` seconds after a call did not finish in time (a stall, or a saturated pool:
+      the next caller would likely wait as long), unless a call has completed since."""
 
     def __init__(self, name: str, workers: int, timeout: float,
                  unavailable: tuple[type[BaseException], ...]) -> None:

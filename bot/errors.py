@@ -7,6 +7,7 @@ place that decides what a person reads. Nothing here imports botbuilder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 EXAMPLE = "meet now 30m about budget review"
 
@@ -126,6 +127,16 @@ class TokenExchangeFailed(AuthError):
     """On-behalf-of failed for a reason other than consent (bad assertion, Entra down, …)."""
 
 
+class SsoTokenMismatch(AuthError):
+    """The Teams SSO token in a token exchange is not for this bot (`aud`) or not for the
+    person and tenant of the activity (`oid`, `tid`): refused before any call to Entra ID."""
+
+
+class TokenServiceUnavailable(AuthError):
+    """Entra ID (or the broker's own worker threads) did not produce a token within the
+    broker's timeout: a stalled request, a broken connection, a saturated pool."""
+
+
 class PersonalAccountNotSupported(AuthError):
     pass
 
@@ -165,6 +176,31 @@ class TooManyInvitees(MeetBotError):
 # --- state ---------------------------------------------------------------------------------
 class StorageUnavailable(MeetBotError):
     """The shared state store (Redis) could not be reached (connection refused/lost, timeout)."""
+
+
+class LockBusy(MeetBotError):
+    """A lock (`bot.state.store_lock`) was still held elsewhere after its bounded wait."""
+
+
+# --- replies -------------------------------------------------------------------------------
+class ConnectorError(MeetBotError):
+    """The Bot Connector refused a call or gave no answer, after the retries that were safe.
+    `status` is its last HTTP status (None when no answer came), `cause` what went wrong
+    ("429", "ServerDisconnectedError", "deadline", …), `retry_after` its last Retry-After."""
+
+    def __init__(self, status: int | None, method: str, path: str, *, cause: str | None = None,
+                 retry_after: float | None = None) -> None:
+        if status is not None and cause is None:
+            detail = f"Bot Connector answered {status} to {method} {path}"
+        else:
+            last = f", last answer {status}" if status is not None else ""
+            detail = f"Bot Connector: {method} {path} failed ({cause}{last})"
+        super().__init__(detail)
+        self.status = status
+        self.method = method
+        self.path = path
+        self.cause = cause if cause is not None else str(status)
+        self.retry_after = retry_after
 
 
 # --- card actions --------------------------------------------------------------------------
@@ -212,133 +248,153 @@ _OPTION_WORDS = {"recordAutomatically": "automatic recording", "allowedPresenter
                  "lobbyBypassSettings": "the lobby choice", "allowMeetingChat": "the meeting chat choice"}
 
 
-def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogue reads best
-    rid = getattr(err, "request_id", None)
-    if isinstance(err, ParseError):
-        return UserMessage("I couldn't read that", f"{err.reason}.", err.example)
-    if isinstance(err, CalendarPermissionMissing):
-        return UserMessage("Invitations are off", "Invitations are off: an admin can turn them on.",
-                           request_id=rid)
-    if isinstance(err, OptionRefused):
-        words = [_OPTION_WORDS.get(name, name) for name in err.refused] or ["a meeting option"]
-        what = ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
-        return UserMessage("Some options weren't allowed",
-                           f"Teams didn't allow {what} for this meeting (your organisation's "
-                           "meeting policy or licence); the meeting works without it.",
-                           request_id=rid)
-    if isinstance(err, AccessPolicyMissing):
-        return UserMessage(
-            "Your admin needs to allow this app",
-            "This bot creates meetings with an app permission, and your tenant has no Teams "
-            "application access policy for it yet. A Teams admin can fix it in PowerShell: "
-            "`New-CsApplicationAccessPolicy -Identity MeetBot-Policy -AppIds \"<bot app id>\"` then "
-            "`Grant-CsApplicationAccessPolicy -PolicyName MeetBot-Policy -Global`. "
-            "It takes up to 30 minutes to apply.", request_id=rid)
-    if isinstance(err, GraphForbidden):
-        return UserMessage(
-            "Teams didn't let me create that meeting",
-            "Your account isn't allowed to create online meetings (a Teams meeting policy or a "
-            "missing licence). Ask your Teams admin to check your meeting policy.", request_id=rid)
-    if isinstance(err, GraphUnauthorized):
-        return UserMessage(
-            "Please sign in again",
-            "Microsoft Graph didn't accept your sign-in (it may have expired). Type `sign out`, "
-            "then try again.", EXAMPLE, request_id=rid)
-    if isinstance(err, GraphThrottled):
-        return UserMessage(
-            "Teams is busy right now",
-            "Microsoft Graph asked me to slow down. Please try again in a minute.", request_id=rid)
-    if isinstance(err, GraphTimeout):
-        return UserMessage(
-            "Teams is taking too long",
-            "Microsoft Graph didn't answer in time, so I stopped waiting. Select **Try again**: "
-            "if the meeting was made after all, you'll get that same meeting, not a second one.",
-            request_id=rid)
-    if isinstance(err, GraphUnavailable):
-        return UserMessage(
-            "Teams meetings are unavailable right now",
-            "Microsoft Graph is having trouble. Please try again in a few minutes.",
-            request_id=rid)
-    if isinstance(err, GraphNotFound):
-        return UserMessage(
-            "I couldn't find that meeting",
-            "It may have been ended or deleted already.", request_id=rid)
-    if isinstance(err, GraphConflict):
-        return UserMessage(
-            "That meeting changed at the same time",
-            "Someone else changed it just now. Please try again.", request_id=rid)
-    if isinstance(err, GraphBadRequest):
-        return UserMessage(
-            "Teams didn't accept that meeting",
-            "Microsoft Graph rejected the request. Check the time and subject and try again.",
-            EXAMPLE, request_id=rid)
-    if isinstance(err, GraphBadResponse):
-        return UserMessage(
-            "Teams sent an answer I couldn't read",
-            "Please try again in a moment.", request_id=rid)
-    if isinstance(err, GraphError):
-        return UserMessage("Something went wrong with Teams",
-                           "Please try again in a moment.", request_id=rid)
-    if isinstance(err, ConsentRequired):
-        text = ("I need your permission to create Teams meetings for you. Select **Sign in** and "
-                "accept the request.")
-        if err.admin_consent_url:
-            text += (" If your organisation lets only admins approve apps, send your admin the "
-                     "approval link.")
-        return UserMessage("Permission needed", text)
-    if isinstance(err, PersonalAccountNotSupported):
-        return UserMessage(
-            "Personal accounts aren't supported",
-            "Microsoft Graph creates online meetings only for work or school accounts.")
-    if isinstance(err, TenantNotAllowed):
-        return UserMessage(
-            "Not available in your organisation",
-            "This bot hasn't been enabled for your organisation. Ask your Teams admin.")
-    if isinstance(err, OrganizerIdentityMissing):
-        return UserMessage(
-            "I couldn't tell who you are",
-            "Teams didn't send your work account with this message, so I can't make you the "
-            "organizer. Try again from the Teams app with your work account.")
-    if isinstance(err, SignInLinkInvalid):
-        return UserMessage(
-            "This sign-in link has expired" if err.expired else "I couldn't check this sign-in",
-            "Go back to Teams and select Sign in again.")
-    if isinstance(err, TokenExchangeFailed):
-        return UserMessage(
-            "Sign-in didn't work",
-            "I couldn't finish signing you in. Please try again; if it keeps failing, type "
-            "`sign out` and then try once more.")
-    if isinstance(err, SignInRequired):
-        return UserMessage("Please sign in", "Sign in so I can create meetings as you.")
-    if isinstance(err, MembersUnavailable):
-        return UserMessage("I couldn't see who to invite",
-                           "Teams didn't give me the member list. Try again, or start the "
-                           "meeting without `with …` and share the card.", EXAMPLE)
-    if isinstance(err, TooManyInvitees):
-        room = f"a Teams meeting has room for {err.limit + 1:,} people, you included"
-        who = (f"This team has more than {err.limit:,} other members, and {room}" if err.everyone
-               else f"You mentioned {err.count:,} people, and {room}")
-        return UserMessage("That's too many people to invite",
-                           f"{who}. Start the meeting without invites and share its card: "
-                           "everyone who sees the card can join.", "meet now about all hands",
-                           retry_title="Meet without invites")
-    if isinstance(err, StorageUnavailable):
-        return UserMessage("I'm having trouble right now",
-                           "Part of my service is unavailable. Please try again in a minute.")
-    if isinstance(err, NotOrganizer):
-        return UserMessage(
-            "Only the organizer can do that",
-            "Only the person who created this meeting can extend or end it.")
-    if isinstance(err, MeetingGone):
-        return UserMessage("That meeting has ended", "Start a new one with `meet`.", EXAMPLE)
-    if isinstance(err, CardNoLongerValid):
-        return UserMessage("This card is no longer valid",
-                           "Start a new meeting with `meet`.", EXAMPLE)
-    if isinstance(err, NotRequester):
-        return UserMessage("Only the person who asked can try again",
-                           "Start a meeting of your own with `meet`.", EXAMPLE)
-    if isinstance(err, BadCardAction):
-        return UserMessage("I couldn't read that button",
-                           "The card may be out of date. Start a new meeting with `meet`.", EXAMPLE)
-    return UserMessage("Something went wrong",
+Describer = Callable[[Any], UserMessage]
+
+
+def _graph(title: str, text: str, example: str | None = None) -> Describer:
+    """Graph's messages all carry Graph's request-id, so an admin can find the call."""
+    return lambda err: UserMessage(title, text, example, request_id=getattr(err, "request_id", None))
+
+
+def _fixed(title: str, text: str, example: str | None = None) -> Describer:
+    return lambda err: UserMessage(title, text, example)
+
+
+def _consent(err: ConsentRequired) -> UserMessage:
+    text = ("I need your permission to create Teams meetings for you. Select **Sign in** and "
+            "accept the request.")
+    if err.admin_consent_url:
+        text += (" If your organisation lets only admins approve apps, send your admin the "
+                 "approval link.")
+    return UserMessage("Permission needed", text)
+
+
+def _option_words(refused: tuple[str, ...] | list[str]) -> str:
+    words = [_OPTION_WORDS.get(name, name) for name in refused] or ["a meeting option"]
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+
+
+def _too_many(err: TooManyInvitees) -> str:
+    room = f"a Teams meeting has room for {err.limit + 1:,} people, you included"
+    if err.everyone:
+        return f"This team has more than {err.limit:,} other members, and {room}"
+    return f"You mentioned {err.count:,} people, and {room}"
+
+
+# Looked up along the error's class hierarchy (its __mro__): the most specific entry wins, so a
+# subclass with no entry of its own reads like its parent, whatever the order below.
+CATALOGUE: dict[type[BaseException], Describer] = {
+    ParseError: lambda err: UserMessage("I couldn't read that", f"{err.reason}.", err.example),
+    AccessPolicyMissing: _graph(
+        "Your admin needs to allow this app",
+        "This bot creates meetings with an app permission, and your tenant has no Teams "
+        "application access policy for it yet. A Teams admin can fix it in PowerShell: "
+        "`New-CsApplicationAccessPolicy -Identity MeetBot-Policy -AppIds \"<bot app id>\"` then "
+        "`Grant-CsApplicationAccessPolicy -PolicyName MeetBot-Policy -Global`. "
+        "It takes up to 30 minutes to apply."),
+    GraphForbidden: _graph(
+        "Teams didn't let me create that meeting",
+        "Your account isn't allowed to create online meetings (a Teams meeting policy or a "
+        "missing licence). Ask your Teams admin to check your meeting policy."),
+    GraphUnauthorized: _graph(
+        "Please sign in again",
+        "Microsoft Graph didn't accept your sign-in (it may have expired). Type `sign out`, "
+        "then try again.", EXAMPLE),
+    GraphThrottled: _graph(
+        "Teams is busy right now",
+        "Microsoft Graph asked me to slow down. Please try again in a minute."),
+    GraphTimeout: _graph(
+        "Teams is taking too long",
+        "Microsoft Graph didn't answer in time, so I stopped waiting. Select **Try again**: "
+        "if the meeting was made after all, you'll get that same meeting, not a second one."),
+    GraphUnavailable: _graph(
+        "Teams meetings are unavailable right now",
+        "Microsoft Graph is having trouble. Please try again in a few minutes."),
+    GraphNotFound: _graph(
+        "I couldn't find that meeting",
+        "It may have been ended or deleted already."),
+    GraphConflict: _graph(
+        "That meeting changed at the same time",
+        "Someone else changed it just now. Please try again."),
+    GraphBadRequest: _graph(
+        "Teams didn't accept that meeting",
+        "Microsoft Graph rejected the request. Check the time and subject and try again.",
+        EXAMPLE),
+    GraphBadResponse: _graph(
+        "Teams sent an answer I couldn't read",
+        "Please try again in a moment."),
+    GraphError: _graph("Something went wrong with Teams", "Please try again in a moment."),
+    ConsentRequired: _consent,
+    PersonalAccountNotSupported: _fixed(
+        "Personal accounts aren't supported",
+        "Microsoft Graph creates online meetings only for work or school accounts."),
+    TenantNotAllowed: _fixed(
+        "Not available in your organisation",
+        "This bot hasn't been enabled for your organisation. Ask your Teams admin."),
+    OrganizerIdentityMissing: _fixed(
+        "I couldn't tell who you are",
+        "Teams didn't send your work account with this message, so I can't make you the "
+        "organizer. Try again from the Teams app with your work account."),
+    TokenExchangeFailed: _fixed(
+        "Sign-in didn't work",
+        "I couldn't finish signing you in. Please try again; if it keeps failing, type "
+        "`sign out` and then try once more."),
+    SsoTokenMismatch: _fixed(
+        "I couldn't use that sign-in",
+        "Teams sent a sign-in that doesn't belong to your account in this chat, so I didn't "
+        "use it. Please try again; if it keeps happening, type `sign out` and then try once "
+        "more."),
+    TokenServiceUnavailable: _fixed(
+        "Microsoft sign-in is slow right now",
+        "Microsoft's sign-in service didn't answer in time, so I stopped waiting. Please try "
+        "again in a minute."),
+    SignInRequired: _fixed("Please sign in", "Sign in so I can create meetings as you."),
+    MembersUnavailable: _fixed(
+        "I couldn't see who to invite",
+        "Teams didn't give me the member list. Try again, or start the meeting without "
+        "`with …` and share the card.", EXAMPLE),
+    StorageUnavailable: _fixed(
+        "I'm having trouble right now",
+        "Part of my service is unavailable. Please try again in a minute."),
+    LockBusy: _fixed(
+        "That meeting is busy",
+        "Someone is already changing this meeting; try again in a moment."),
+    ConnectorError: _fixed(
+        "Teams didn't take my answer",
+        "I couldn't post my reply in Teams. Please try again in a moment."),
+    NotOrganizer: _fixed(
+        "Only the organizer can do that",
+        "Only the person who created this meeting can extend or end it."),
+    MeetingGone: _fixed("That meeting has ended", "Start a new one with `meet`.", EXAMPLE),
+    CalendarPermissionMissing: _graph(
+        "Invitations are off", "Invitations are off: an admin can turn them on."),
+    OptionRefused: lambda err: UserMessage(
+        "Some options weren't allowed",
+        f"Teams didn't allow {_option_words(err.refused)} for this meeting (your organisation's "
+        "meeting policy or licence); the meeting works without it.",
+        request_id=getattr(err, "request_id", None)),
+    SignInLinkInvalid: lambda err: UserMessage(
+        "This sign-in link has expired" if err.expired else "I couldn't check this sign-in",
+        "Go back to Teams and select Sign in again."),
+    TooManyInvitees: lambda err: UserMessage(
+        "That's too many people to invite",
+        f"{_too_many(err)}. Start the meeting without invites and share its card: everyone who "
+        "sees the card can join.", "meet now about all hands", retry_title="Meet without invites"),
+    CardNoLongerValid: _fixed("This card is no longer valid", "Start a new meeting with `meet`.",
+                              EXAMPLE),
+    NotRequester: _fixed("Only the person who asked can try again",
+                         "Start a meeting of your own with `meet`.", EXAMPLE),
+    BadCardAction: _fixed(
+        "I couldn't read that button",
+        "The card may be out of date. Start a new meeting with `meet`.", EXAMPLE),
+}
+FALLBACK = UserMessage("Something went wrong",
                        "I couldn't finish that. Please try again in a moment.")
+
+
+def describe(err: BaseException) -> UserMessage:
+    for cls in type(err).__mro__:
+        describer = CATALOGUE.get(cls)
+        if describer is not None:
+            return describer(err)
+    return FALLBACK

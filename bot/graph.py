@@ -90,7 +90,7 @@ PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}  # event answers in UTC, whate
 
 
 # --- retry policy ------------------------------------------------------------------------------
-def _retry_after(headers: Mapping[str, str]) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds as a float: Graph has sent both `10` and `2.128` (contract §7)."""
     value = headers.get("Retry-After")
     if value is None:
@@ -124,11 +124,11 @@ class GraphRetry(ExponentialRetry):
             return False
         if response.status not in RETRY_STATUSES:
             return True
-        wait = _retry_after(response.headers)
+        wait = retry_after(response.headers)
         return wait is not None and wait > self.max_retry_after
 
     def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
-        wait = _retry_after(response.headers) if response is not None else None
+        wait = retry_after(response.headers) if response is not None else None
         return wait if wait is not None else super().get_timeout(attempt)
 
 
@@ -389,7 +389,7 @@ def _error(op: str, status: int, raw: bytes, headers: Mapping[str, str],
     if status == 403:
         cls = AccessPolicyMissing if "application access policy" in message.lower() else forbidden
     return cls(f"{op}: {status} {code or '-'} {message}".rstrip(), status=status, code=code,
-               request_id=rid, retry_after=_retry_after(headers))
+               request_id=rid, retry_after=retry_after(headers))
 
 
 def _iso(dt: datetime) -> str:

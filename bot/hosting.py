@@ -76,7 +76,8 @@ async def _graph_and_broker(app: web.Application) -> AsyncIterator[None]:
             graph_resource=settings.graph_resource, store=app[STORE],
             app_only=settings.graph_auth.value == "app",
             channel_login_url=channel_login_url(settings), channel_scope=channel_scope(settings),
-            ca_file=settings.ca_file, on_cache_lookup=metrics.token_lookup)
+            ca_file=settings.ca_file, sso_resource=settings.sso_resource,
+            on_cache_lookup=metrics.token_lookup)
         yield
         return
     from . import demo
@@ -121,9 +122,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    store = request.app.get(STORE)
-    if store is not None and not await store.ping():
+    """503 while this instance cannot serve turns: the shared store is unreachable, or a token
+    request to Entra ID is stuck (it recovers by itself)."""
+    app = request.app
+    if STORE in app and not await app[STORE].ping():
         return web.json_response({"status": "unavailable", "store": "unreachable"}, status=503)
+    if BROKER in app and not app[BROKER].healthy():
+        return web.json_response({"status": "unavailable", "tokens": "stalled"}, status=503)
     return web.json_response({"status": "ready"})
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
+
+import aiohttp
 from typing import Any, Protocol
 
-from .errors import MeetBotError, MembersUnavailable, TooManyInvitees
+from .errors import ConnectorError, MembersUnavailable, TooManyInvitees
 from .models import AttendeeScope, MeetingRequest, Person
 
 PAGE_SIZE = 500  # the largest page Teams documents for pagedmembers
@@ -91,9 +93,8 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
             await _everyone(conversations, team_id or conversation_id, invitees)
         else:
             invitees.add(await _complete_all(conversations, conversation_id, request.attendees))
-    except MeetBotError:
-        raise
-    except Exception as err:  # the connector's own errors: one user-facing meaning
+    except (ConnectorError, aiohttp.ClientError, ValueError) as err:
+        # The connector's refusals and broken answers: one user-facing meaning.
         raise MembersUnavailable(f"member lookup failed: {type(err).__name__}") from err
     return replace(request, attendees=invitees.people())
 

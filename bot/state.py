@@ -22,7 +22,7 @@ from typing import Protocol, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from .errors import StorageUnavailable
+from .errors import LockBusy, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,6 @@ T = TypeVar("T")
 # bot wrote (Fernet is authenticated). A new kind of key that holds anything about a user or a
 # meeting gets its prefix added here.
 SEALED_PREFIXES: tuple[str, ...] = ("tokens:", "pending:", "record:", "retry:")
-
-
-class LockBusy(TimeoutError):
-    """`store_lock` waited its bounded time and the lock was still held elsewhere."""
 
 
 class KeyValueStore(Protocol):

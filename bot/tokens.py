@@ -9,18 +9,33 @@
 MSAL is synchronous (it uses `requests`): every MSAL call runs in a worker thread, and a hot
 in-process cache of still-valid access tokens means a normal turn makes no MSAL call at all.
 Nothing here imports botbuilder.
+
+Nothing waits forever on Entra ID. MSAL's HTTP client has no timeout of its own once it is given
+one (MSAL Python's `timeout` applies only to the session it builds itself), so ours puts
+`timeout` on every request: discovery, client credentials, on-behalf-of, refresh. MSAL work runs
+on two small thread pools of its own, not asyncio's default executor: one reserved for the
+bot's Connector token, so a stalled user sign-in can never hold up the bot's replies, and one for
+Graph tokens. Every wait -- the per-key lock and the worker thread -- is bounded by `timeout` and
+ends in TokenServiceUnavailable. `healthy()` says whether the pools are keeping up.
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import threading
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import jwt
 
 from .errors import (ConsentRequired, PersonalAccountNotSupported, SignInRequired,
-                     TokenExchangeFailed)
+                     SsoTokenMismatch, TokenExchangeFailed, TokenServiceUnavailable)
 from .state import KeyedLocks
 
 log = logging.getLogger(__name__)
@@ -28,6 +43,8 @@ log = logging.getLogger(__name__)
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"  # personal Microsoft accounts
 EARLY_REFRESH = 300.0  # seconds before expiry we stop using an access token
 CONSENT_CODES = {65001, 65004, 50079, 50076}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +70,9 @@ class TokenBroker(Protocol):
 
     async def bot_token(self) -> str | None:
         """Bearer token for the Bot Connector; None when the bot runs anonymously."""
+
+    def healthy(self) -> bool:
+        """False while token work is stuck (for /readyz); recovers by itself."""
 
 
 class _HotCache:
@@ -96,13 +116,89 @@ def classify_msal_error(result: dict, *, admin_consent_url: str | None) -> Excep
     return TokenExchangeFailed(f"{result.get('error')}: codes {sorted(codes)}")
 
 
+def _timeout_session(timeout: float, ca_file: str | None):
+    """A requests.Session whose every request has `timeout` (connect and read) unless the
+    caller names one: requests has no session-wide timeout, and MSAL passes none."""
+    import requests
+
+    class TimeoutSession(requests.Session):
+        def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            return super().request(method, url, **kwargs)
+
+    session = TimeoutSession()
+    if ca_file:
+        # trust_env=False: REQUESTS_CA_BUNDLE would otherwise override `verify`.
+        session.verify = ca_file
+        session.trust_env = False
+    return session
+
+
+class _WorkerPool:
+    """A bounded thread pool for blocking MSAL calls, and what `healthy()` reads from it.
+
+    A caller that stops waiting (its deadline) cancels a call still queued; a call already
+    running finishes on its own, bounded by the HTTP timeout. The pool is unhealthy
+    - while a call has been running longer than `timeout` (a thread blocked on Entra ID), and
+    - for `timeout` seconds after a call did not finish in time (a stall, or a saturated pool:
+      the next caller would likely wait as long), unless a call has completed since."""
+
+    def __init__(self, name: str, workers: int, timeout: float,
+                 unavailable: tuple[type[BaseException], ...]) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._timeout = timeout
+        self._unavailable = unavailable  # exceptions that mean "Entra ID did not answer"
+        self._running: dict[int, float] = {}  # call -> start (monotonic), kept by the threads
+        self._guard = threading.Lock()
+        self._ids = itertools.count()
+        self._failed_at: float | None = None
+
+    async def run(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        future = self._executor.submit(self._timed, next(self._ids), fn, *args)
+        try:
+            result = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:  # the caller's deadline (or shutdown)
+            future.cancel()
+            self._failed_at = time.monotonic()
+            raise
+        except self._unavailable as exc:  # a connection or timeout error inside MSAL
+            self._failed_at = time.monotonic()
+            raise TokenServiceUnavailable(f"{what}: {type(exc).__name__}") from None
+        self._failed_at = None
+        return result
+
+    def _timed(self, call: int, fn: Callable[..., T], *args: Any) -> T:
+        with self._guard:
+            self._running[call] = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            with self._guard:
+                del self._running[call]
+
+    def healthy(self) -> bool:
+        now = time.monotonic()
+        failed_at = self._failed_at
+        if failed_at is not None and now - failed_at < self._timeout:
+            return False
+        with self._guard:
+            oldest = min(self._running.values(), default=now)
+        return now - oldest <= self._timeout
+
+
 class MsalBroker:
     """Tokens from Entra ID through MSAL (real tenant, sovereign cloud or the local simulator)."""
 
     def __init__(self, *, app_id: str, secret: str, authority_host: str, app_tenant: str,
                  graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
                  channel_scope: str | None = None, anonymous_channel: bool = False,
-                 ca_file: str | None = None, on_cache_lookup=None) -> None:
+                 ca_file: str | None = None, on_cache_lookup=None,
+                 sso_resource: str | None = None, timeout: float = 5.0,
+                 workers: int = 8) -> None:
+        """`sso_resource` is the Application ID URI Teams SSO tokens are issued for
+        (default `api://botid-{app_id}`); `timeout` bounds each Entra ID request and each wait
+        for a token; `workers` is the size of the Graph-token thread pool."""
         import msal  # imported here: demo mode never needs it
         import requests
 
@@ -117,16 +213,35 @@ class MsalBroker:
         self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
         self._anonymous_channel = anonymous_channel
+        # Entra ID accepts an on-behalf-of assertion addressed to the app's Application ID URI
+        # or to its client id (v2 tokens carry the latter).
+        self._sso_audiences = frozenset({sso_resource or f"api://botid-{app_id}", app_id})
         self._store = store
-        self._http = requests.Session()
-        if ca_file:
-            # trust_env=False: REQUESTS_CA_BUNDLE would otherwise override `verify`.
-            self._http.verify = ca_file
-            self._http.trust_env = False
+        self._timeout = timeout
+        self._http = _timeout_session(timeout, ca_file)
         self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
         self._hot = _HotCache(on_lookup=on_cache_lookup)
         self._locks = KeyedLocks()  # one MSAL round trip per user (or app token) at a time
+        unavailable = (requests.RequestException,)
+        self._bot_pool = _WorkerPool("msal-bot", 1, timeout, unavailable)
+        self._graph_pool = _WorkerPool("msal-graph", workers, timeout, unavailable)
+
+    def healthy(self) -> bool:
+        return self._bot_pool.healthy() and self._graph_pool.healthy()
+
+    @asynccontextmanager
+    async def _bounded(self, what: str) -> AsyncIterator[None]:
+        """At most `timeout` for the lock and the worker thread together."""
+        deadline = asyncio.timeout(self._timeout)
+        try:
+            async with deadline:
+                yield
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise TokenServiceUnavailable(
+                f"{what}: no token within {self._timeout:g}s") from None
 
     # --- MSAL plumbing ---------------------------------------------------------------------
     def _client(self, authority: str, cache=None):
@@ -154,18 +269,20 @@ class MsalBroker:
         if self._anonymous_channel:
             return None
         return await self._client_credentials(("channel",), self._channel_login_url,
-                                              self._channel_scopes)
+                                              self._channel_scopes, self._bot_pool)
 
-    async def _client_credentials(self, key: tuple, authority: str, scopes: list[str]) -> str:
+    async def _client_credentials(self, key: tuple, authority: str, scopes: list[str],
+                                  pool: _WorkerPool) -> str:
         """An app token from the hot cache, or one MSAL call at a time per key."""
         token = self._hot.get(key)
         if token:
             return token
-        async with self._locks.hold(repr(key)):
+        async with self._bounded(f"client credentials {key[0]}"), \
+                self._locks.hold(repr(key)):
             token = self._hot.get(key)
             if token:
                 return token
-            result = await asyncio.to_thread(self._for_client, authority, scopes)
+            result = await pool.run("client credentials", self._for_client, authority, scopes)
             if "access_token" not in result:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(
                     key[-1] if key[0] == "app" else self._app_tenant))
@@ -181,7 +298,8 @@ class MsalBroker:
         token = self._hot.get(user)
         if token:
             return token
-        async with self._locks.hold(user.storage_key):  # one silent refresh per user
+        async with self._bounded("silent refresh"), \
+                self._locks.hold(user.storage_key):  # one silent refresh per user
             token = self._hot.get(user)
             if token:
                 return token
@@ -190,7 +308,7 @@ class MsalBroker:
                 raise SignInRequired("no token cache for user")
             cache = self._msal.SerializableTokenCache()
             cache.deserialize(blob.decode())
-            result = await asyncio.to_thread(self._silent, user, cache)
+            result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
             if not result or "access_token" not in result:
                 raise SignInRequired("silent acquisition failed")
             if cache.has_state_changed:
@@ -214,14 +332,35 @@ class MsalBroker:
     async def _app_graph_token(self, tenant: str) -> str:
         return await self._client_credentials(("app", tenant),
                                               f"{self._authority_host}/{tenant}",
-                                              self._graph_app_scopes)
+                                              self._graph_app_scopes, self._graph_pool)
+
+    def _check_sso_token(self, user: UserKey, sso_token: str) -> None:
+        """The SSO token must be for this bot and for the person and tenant of the activity;
+        otherwise a chat member could bind someone else's token (or one for another app) to
+        their own identity. Read without checking the signature: Entra ID validates it during
+        on-behalf-of, and this check only refuses -- it never grants anything."""
+        try:
+            claims = jwt.decode(sso_token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise SsoTokenMismatch("SSO token is not a readable JWT") from None
+        audience = claims.get("aud")
+        audiences = set(audience) if isinstance(audience, list) else {audience}
+        if not audiences & self._sso_audiences:
+            raise SsoTokenMismatch("SSO token is for another audience than this bot")
+        if str(claims.get("tid", "")).lower() != user.tenant_id.lower():
+            raise SsoTokenMismatch("SSO token is from another tenant than the activity")
+        if str(claims.get("oid", "")).lower() != user.aad_object_id.lower():
+            raise SsoTokenMismatch("SSO token is for another user than the activity's sender")
 
     async def exchange(self, user: UserKey, sso_token: str) -> None:
         if user.tenant_id == CONSUMER_TENANT:
             raise PersonalAccountNotSupported("consumer tenant")
-        async with self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
+        self._check_sso_token(user, sso_token)
+        async with self._bounded("on-behalf-of"), \
+                self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
             cache = self._msal.SerializableTokenCache()
-            result = await asyncio.to_thread(self._on_behalf_of, user, cache, sso_token)
+            result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user, cache,
+                                                sso_token)
             if "access_token" not in result:
                 raise classify_msal_error(
                     result, admin_consent_url=self.admin_consent_url(user.tenant_id))
@@ -262,3 +401,6 @@ class LocalBroker:
 
     async def bot_token(self) -> str | None:
         return None
+
+    def healthy(self) -> bool:
+        return True  # nothing here can stall

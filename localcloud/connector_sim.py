@@ -20,6 +20,11 @@ Connector API"): `Authorization: Bearer` with an app token for https://api.botfr
 whose `appid` is the bot; without `issuer`/`bot_app_id` the sim is anonymous, like Agents
 Playground. Teams conversation ids contain ':', ';', '@' and arrive percent-encoded (msrest
 quotes path arguments); aiohttp matches the decoded path, so they route as one segment.
+
+Faults ("Optimize your bot with rate limiting in Teams": the Connector answers 429 to any call,
+and 412/502/504 happen too) are scripted per call with `ConnectorSim.fail`: the next N matching
+calls get a status (an ErrorResponse, with `Retry-After` when given), a delay, or a connection
+reset, before the call is carried out or, with `after_commit`, after it.
 """
 from __future__ import annotations
 
@@ -56,6 +61,29 @@ class ConnectorCall:
 
 
 @dataclass
+class ConnectorFault:
+    """One scripted misbehaviour for the next call that matches `method`, `path` (a substring of
+    the request path) and `when(activity)` (the JSON body, None without one). `delay` holds the
+    answer back; then `status` answers instead of the Connector, or `reset` closes the
+    connection without a word. With `after_commit` the call is carried out first (the activity
+    is posted) and only its answer suffers."""
+
+    status: int | None = None
+    retry_after: float | None = None
+    reset: bool = False
+    delay: float = 0.0
+    after_commit: bool = False
+    method: str | None = None
+    path: str | None = None
+    when: Callable[[Any], bool] | None = None
+
+    def matches(self, method: str, path: str, activity: Any) -> bool:
+        return ((self.method is None or self.method.upper() == method)
+                and (self.path is None or self.path in path)
+                and (self.when is None or self.when(activity)))
+
+
+@dataclass
 class _Conversation:
     members: list[dict[str, Any]] = field(default_factory=list)
     activities: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -80,6 +108,8 @@ class ConnectorSim:
         self.read_latency: dict[str, float] = {}
         self.in_flight: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
+        self.faults: list[ConnectorFault] = []
+        self.faulted: list[tuple[str, str, int | str]] = []  # (method, path, status | "reset")
         self._seen: weakref.WeakSet = weakref.WeakSet()
         self._changed = asyncio.Event()
         self._personal: dict[str, str] = {}  # member id -> 1:1 conversation id
@@ -101,6 +131,17 @@ class ConnectorSim:
                                "channelCount": len(channels),
                                "memberCount": len(self.conversation(team_id).members),
                                "type": "standard", "_channels": channels}
+
+    def fail(self, times: int = 1, **fault: Any) -> None:
+        """The next `times` calls matching the ConnectorFault fields in `fault` misbehave, e.g.
+        `fail(status=429, retry_after=1, method="POST")`, `fail(2, reset=True, path="/activities")`."""
+        self.faults.extend(ConnectorFault(**fault) for _ in range(times))
+
+    def take_fault(self, method: str, path: str, activity: Any) -> ConnectorFault | None:
+        for i, fault in enumerate(self.faults):
+            if fault.matches(method, path, activity):
+                return self.faults.pop(i)
+        return None
 
     # --- inspection ----------------------------------------------------------------------------
     def activities(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
@@ -230,7 +271,38 @@ async def _auth_middleware(request: web.Request, handler) -> web.StreamResponse:
         sim.unauthorized += 1
         return web.json_response({"message": "Authorization has been denied for this request."},
                                  status=401, headers={"WWW-Authenticate": "Bearer"})
-    return await handler(request)
+    fault = None
+    if sim.faults:
+        activity = None
+        if request.can_read_body:
+            try:
+                activity = await request.json()  # aiohttp keeps the body for the handler
+            except ValueError:
+                pass
+        fault = sim.take_fault(request.method, request.path, activity)
+    if fault is None:
+        return await handler(request)
+    response = await handler(request) if fault.after_commit else None
+    if fault.delay:
+        await asyncio.sleep(fault.delay)
+    if fault.reset:
+        sim.faulted.append((request.method, request.path, "reset"))
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response()  # never written: the connection is gone
+    if fault.status is not None:
+        sim.faulted.append((request.method, request.path, fault.status))
+        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+        response = _error(fault.status, _FAULT_CODES.get(fault.status, "ServiceError"),
+                          "Scripted fault.")
+        response.headers.update(headers)
+        return response
+    return response if response is not None else await handler(request)
+
+
+# `error.code` of the scripted answers (clients act on the status; the code is for people).
+_FAULT_CODES = {412: "PreconditionFailed", 429: "TooManyRequests", 500: "InternalServerError",
+                502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

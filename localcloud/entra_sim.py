@@ -32,9 +32,14 @@ exchange succeeds here and yields a token with the consumer `tid`; it is Graph t
 them (onlineMeetings: "Personal Microsoft accounts: not supported").
 
 Every token is signed by the shared `LocalIssuer` with its default `iss`, except channel tokens.
+
+Scriptable misbehaviour: `stall(seconds)` holds the next token request(s) open before answering,
+like an Entra ID that accepted the connection and then went quiet; `requests` counts every HTTP
+request, so a test can prove that nothing reached Entra ID at all.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -110,12 +115,26 @@ class EntraSim:
     endorsements: tuple[str, ...] = DEFAULT_ENDORSEMENTS
     token_lifetime: int = 3600
     calls: Counter = field(default_factory=Counter)  # grant kind -> token requests
+    requests: int = 0  # every HTTP request, documents and keys included
+    _stalls: list[tuple[float, str | None]] = field(default_factory=list, repr=False)
     _consent_required: set[str] = field(default_factory=set, repr=False)
     _withheld: dict[str, set[str]] = field(default_factory=dict, repr=False)  # tenant -> permissions
     _interaction_required: dict[str, str] = field(default_factory=dict, repr=False)
     _refresh: dict[str, _RefreshGrant] = field(default_factory=dict, repr=False)  # secrets
 
     # --- scripting -------------------------------------------------------------------------
+    def stall(self, seconds: float, *, times: int = 1, grant: str | None = None) -> None:
+        """The next `times` token requests (of one grant kind, as counted in `calls`, when
+        `grant` is given) are held open `seconds` before they are answered."""
+        self._stalls.extend((seconds, grant) for _ in range(times))
+
+    def take_stall(self, grant: str) -> float:
+        for i, (seconds, only) in enumerate(self._stalls):
+            if only is None or only == grant:
+                del self._stalls[i]
+                return seconds
+        return 0.0
+
     def require_consent(self, user_oid: str) -> None:
         """OBO/refresh for this user fails with AADSTS65001 until `grant_consent`."""
         self._consent_required.add(user_oid)
@@ -199,24 +218,21 @@ class EntraSim:
     # --- the token endpoint -------------------------------------------------------------------
     def token(self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None
               ) -> dict[str, Any]:
-        grant_type = form.get("grant_type", "")
+        grant = grant_kind(form)
+        self.calls[grant] += 1
         client_id = form.get("client_id") or (basic[0] if basic else "")
         secret = form.get("client_secret") or (basic[1] if basic else "")
-        if grant_type == "client_credentials":
-            self.calls["client_credentials"] += 1
+        if grant == "client_credentials":
             self._authenticate(tenant, client_id, secret)
             return self._client_credentials(tenant, client_id, _scopes(form))
-        if grant_type == JWT_BEARER and form.get("requested_token_use") == "on_behalf_of":
-            self.calls["on_behalf_of"] += 1
+        if grant == "on_behalf_of":
             self._authenticate(tenant, client_id, secret)
             return self._on_behalf_of(client_id, form)
-        if grant_type == "refresh_token":
-            self.calls["refresh_token"] += 1
+        if grant == "refresh_token":
             self._authenticate(tenant, client_id, secret)
             return self._refresh_token(client_id, form)
-        self.calls["unsupported"] += 1
-        raise EntraError(70003, "unsupported_grant_type",
-                         f"The app requested an unsupported grant type '{grant_type}'.")
+        raise EntraError(70003, "unsupported_grant_type", "The app requested an unsupported "
+                         f"grant type '{form.get('grant_type', '')}'.")
 
     def _authenticate(self, tenant: str, client_id: str, secret: str) -> None:
         if client_id not in self.clients:
@@ -374,7 +390,7 @@ def create_entra_app(issuer: LocalIssuer, *, clients: dict[str, str],
     sim = EntraSim(issuer=issuer, clients=dict(clients), app_id_uris=app_id_uris or {},
                    app_roles=app_roles or {}, endorsements=endorsements,
                    token_lifetime=token_lifetime)
-    app = web.Application()
+    app = web.Application(middlewares=[_count_requests])
     app[ENTRA_SIM] = sim
     app.router.add_get("/common/discovery/instance", _instance_discovery)
     app.router.add_get("/v1/.well-known/openidconfiguration", _channel_openid)
@@ -383,6 +399,21 @@ def create_entra_app(issuer: LocalIssuer, *, clients: dict[str, str],
     app.router.add_get("/{tenant}/discovery/v2.0/keys", _keys)
     app.router.add_post("/{tenant}/oauth2/v2.0/token", _token)
     return app
+
+
+def grant_kind(form: dict[str, str]) -> str:
+    grant_type = form.get("grant_type", "")
+    if grant_type in ("client_credentials", "refresh_token"):
+        return grant_type
+    if grant_type == JWT_BEARER and form.get("requested_token_use") == "on_behalf_of":
+        return "on_behalf_of"
+    return "unsupported"
+
+
+@web.middleware
+async def _count_requests(request: web.Request, handler) -> web.StreamResponse:
+    request.app[ENTRA_SIM].requests += 1
+    return await handler(request)
 
 
 def _base(request: web.Request) -> str:
@@ -434,6 +465,9 @@ async def _token(request: web.Request) -> web.Response:
     sim = request.app[ENTRA_SIM]
     tenant = _tenant(request)
     form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    stall = sim.take_stall(grant_kind(form))
+    if stall:
+        await asyncio.sleep(stall)
     try:
         return web.json_response(sim.token(tenant, form, _basic_auth(request)))
     except EntraError as exc:

@@ -14,6 +14,7 @@ import pytest_asyncio
 import redis
 from cryptography.fernet import Fernet
 
+from bot.errors import MeetBotError, describe
 from bot.records import Records
 from bot.state import (SEALED_PREFIXES, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy,
                        MemoryStore, RedisStore, SecretBox, StorageUnavailable, open_store,
@@ -169,9 +170,13 @@ async def test_store_lock_excludes_and_gives_up(backend: Backend) -> None:
     await asyncio.gather(*(bump() for _ in range(20)))
     assert shared["n"] == 20
     async with store_lock(store, "meeting-42", ttl=30):
-        with pytest.raises(LockBusy):
+        with pytest.raises(LockBusy) as busy:
             async with store_lock(store, "meeting-42", ttl=30, wait=0.05, poll=0.01):
                 pass
+    # One of the project's errors, so a turn that meets it gets its own sentence.
+    assert isinstance(busy.value, MeetBotError) and not isinstance(busy.value, TimeoutError)
+    assert describe(busy.value).text == \
+        "Someone is already changing this meeting; try again in a moment."
     async with store_lock(store, "meeting-42", ttl=30, wait=0):  # released: free again
         pass
 

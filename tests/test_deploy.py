@@ -1,0 +1,122 @@
+"""Deployment: the gunicorn form of the app (App Service's startup command, the container's CMD)
+started as a real process and driven over HTTP, the Agents Toolkit project files against the
+Toolkit's own schema, settings that the templates pass against the ones the bot reads, the
+Dockerfile through a linter, and the hashed lock against requirements.txt."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
+from tests.conftest import User, message, serve
+from tests.redis_server import free_port
+from tests.test_e2e_meet import card_of
+from tests.test_reliability import _refused
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = str(Path(sys.executable).parent)
+# The startup command, as App Service runs it: through a shell, so $PORT is the app setting.
+STARTUP = ("gunicorn app:create_app --worker-class aiohttp.GunicornWebWorker "
+           "--no-control-socket --bind 0.0.0.0:$PORT")
+
+
+def demo_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any bot settings: demo mode, as on a fresh machine."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("Microsoft", "GRAPH_", "REDIS", "WORKERS"))}
+    return {**env, "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", "LOG_FORMAT": "text",
+            **extra}
+
+
+def start_gunicorn(env: dict[str, str]) -> subprocess.Popen:
+    # Loopback only: the command binds every interface, a test machine needs none but this one.
+    command = STARTUP.replace("0.0.0.0", "127.0.0.1")
+    return subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+async def wait_healthy(session: aiohttp.ClientSession, proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline, "gunicorn did not start"
+        await asyncio.sleep(0.1)
+
+
+async def test_gunicorn_serves_meet_now_and_drains_on_sigterm():
+    # Replies to this connector take 1 s each, so a turn (card, then follow-ups) is in flight
+    # when SIGTERM comes; the gunicorn worker must finish it before exiting.
+    conn_srv = await serve(create_connector_app(latency=1.0))
+    connector = conn_srv.app[CONNECTOR_SIM]
+    connector.url = conn_srv.url
+    port = free_port()
+    proc = start_gunicorn(demo_env(PORT=str(port)))
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, proc, port)
+            act = message("meet now 30m about gunicorn drain", service_url=connector.url,
+                          user=User())
+
+            async def send() -> int:
+                async with session.post(f"http://127.0.0.1:{port}/api/messages", json=act) as r:
+                    return r.status
+
+            turn = asyncio.create_task(send())
+            while connector.requests == 0:  # the turn reached the connector
+                await asyncio.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            for _ in range(100):  # stops accepting while the turn is still running
+                if _refused(port):
+                    break
+                await asyncio.sleep(0.02)
+            assert _refused(port), "still accepting connections after SIGTERM"
+            assert not turn.done()
+            assert await turn == 201
+        cards = [card_of(c.body) for c in connector.calls if c.body and card_of(c.body)]
+        assert any("gunicorn drain" in json.dumps(card) and "meetup-join" in json.dumps(card)
+                   for card in cards), cards
+        assert await asyncio.to_thread(proc.wait, 40) == 0
+        log = proc.stdout.read()
+        assert "Traceback" not in log, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        await conn_srv.server.close()
+
+
+def test_gunicorn_config_error_is_one_line_per_problem_and_a_clean_stop():
+    env = demo_env(PORT=str(free_port()), MicrosoftAppId="nope", ALLOWED_TENANTS="contoso",
+                   GRAPH_AUTH_MODE="sideways")
+    proc = start_gunicorn(env)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # The master stops ("Worker failed to boot.") instead of starting the worker again.
+    assert proc.returncode == 3, out
+    assert out.count("MeetBot cannot start; fix its configuration:") == 1, out
+    problems = [line for line in out.splitlines() if line.startswith("  - ")]
+    assert any("MicrosoftAppId='nope'" in p for p in problems), out
+    assert any("ALLOWED_TENANTS" in p for p in problems), out
+    assert any("GRAPH_AUTH_MODE='sideways'" in p for p in problems), out
+    assert "Traceback" not in out, out

@@ -120,3 +120,51 @@ def test_gunicorn_config_error_is_one_line_per_problem_and_a_clean_stop():
     assert any("ALLOWED_TENANTS" in p for p in problems), out
     assert any("GRAPH_AUTH_MODE='sideways'" in p for p in problems), out
     assert "Traceback" not in out, out
+
+
+# --- the hashed locks ----------------------------------------------------------------------------
+def locked(path: Path) -> dict[str, tuple[str, int]]:
+    """name -> (pinned version, number of hashes) for every entry of a `uv pip compile
+    --generate-hashes` lock."""
+    from packaging.utils import canonicalize_name
+
+    entries: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in path.read_text("utf-8").splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            spec = line.split(";")[0].rstrip(" \\")
+            name, _, version = spec.partition("==")
+            name = canonicalize_name(name)
+            entries[name] = (version, 0)
+        elif line.strip().startswith("--hash=sha256:") and name:
+            version, hashes = entries[name]
+            entries[name] = (version, hashes + 1)
+    return entries
+
+
+@pytest.mark.parametrize("listing, lock", [("requirements.txt", "requirements.lock"),
+                                           ("requirements-dev.txt", "requirements-dev.lock")])
+def test_the_lock_pins_every_listed_package_within_its_range_with_hashes(listing, lock):
+    """requirements*.txt is the readable list, the lock is what gets installed: a package added
+    to or re-ranged in the list without refreshing the lock (README: Locked dependencies) fails."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins = locked(ROOT / lock)
+    stale = []
+    for line in (ROOT / listing).read_text("utf-8").splitlines():
+        line = line.split("#")[0].strip()
+        if not line or line.startswith("-r"):
+            continue
+        req = Requirement(line)
+        version = pins.get(canonicalize_name(req.name), ("", 0))[0]
+        if not version or not req.specifier.contains(version, prereleases=True):
+            stale.append(f"{req} (locked: {version or 'missing'})")
+    assert stale == [], f"{lock} is stale; refresh it as README says: {stale}"
+    assert all(hashes for _, hashes in pins.values())
+
+
+def test_the_dev_lock_installs_the_runtime_lock_unchanged():
+    runtime, dev = locked(ROOT / "requirements.lock"), locked(ROOT / "requirements-dev.lock")
+    assert {n: v for n, (v, _) in runtime.items()} == {n: dev[n][0] for n in runtime if n in dev}
+    assert set(runtime) <= set(dev)

@@ -122,6 +122,96 @@ def test_gunicorn_config_error_is_one_line_per_problem_and_a_clean_stop():
     assert "Traceback" not in out, out
 
 
+# --- the container ---------------------------------------------------------------------------------
+def dockerfile() -> dict[str, list]:
+    """Instruction -> its arguments, one entry per occurrence (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text("utf-8").replace("\\\n", " ")
+    instructions: dict[str, list] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, rest = line.strip().partition(" ")
+            instructions.setdefault(keyword.upper(), []).append(rest.strip())
+    return instructions
+
+
+def docker_ignored(path: str, patterns: list[str]) -> bool:
+    """.dockerignore's rule: the last pattern matching the path or one of its parents wins."""
+    from fnmatch import fnmatch
+
+    parts = path.split("/")
+    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        glob = pattern.lstrip("!").rstrip("/")
+        if any(fnmatch(c, glob) or (glob.startswith("**/") and fnmatch(c.split("/")[-1],
+                                                                         glob[3:]))
+               for c in candidates):
+            ignored = not negate
+    return ignored
+
+
+def test_the_dockerfile_passes_hadolint():
+    result = subprocess.run([str(Path(VENV_BIN) / "hadolint"), "--no-color", "Dockerfile"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_the_container_cmd_serves_from_exactly_the_build_context(tmp_path):
+    """Without a Docker engine: the files the Dockerfile's COPY lines take through .dockerignore,
+    laid out as in the image, run with the image's ENV and CMD; its HEALTHCHECK passes, and
+    SIGTERM (docker stop) ends it cleanly."""
+    import shutil
+
+    steps = dockerfile()
+    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+                if p.strip() and not p.startswith("#")]
+    workdir = tmp_path / steps["WORKDIR"][-1].lstrip("/")
+    copied = 0
+    for args in steps["COPY"]:
+        *sources, dest = args.split()
+        for source in sources:
+            root = ROOT / source.rstrip("/")
+            files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+            for file in files:
+                rel = file.relative_to(ROOT).as_posix()
+                assert not docker_ignored(rel, patterns) or "__pycache__" in rel, rel
+                if docker_ignored(rel, patterns):
+                    continue
+                target = workdir / dest / (file.relative_to(root) if root.is_dir() else file.name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(file, target)
+                copied += 1
+    assert copied > 10
+    for secret in (".env", "env/.env.dev.user", ".venv/bin/python", ".git/config"):
+        assert docker_ignored(secret, patterns), secret
+
+    env = dict(kv.split("=", 1) for kv in " ".join(steps["ENV"]).split())
+    port = free_port()
+    env = demo_env(**{**env, "PORT": str(port)})
+    cmd = json.loads(steps["CMD"][-1])
+    healthcheck = json.loads(steps["HEALTHCHECK"][-1].split(" CMD ", 1)[1])
+    assert cmd[0] == "gunicorn" and shlex.split(STARTUP)[1:4] == cmd[1:4]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, proc, port)
+        probe = subprocess.run(healthcheck, cwd=workdir, env=env, timeout=30)
+        assert probe.returncode == 0
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 40) == 0
+        probe = subprocess.run(healthcheck, cwd=workdir, env=env, timeout=30,
+                               capture_output=True)
+        assert probe.returncode != 0  # and the probe notices when it is gone
+        assert "Traceback" not in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
 # --- the hashed locks ----------------------------------------------------------------------------
 def locked(path: Path) -> dict[str, tuple[str, int]]:
     """name -> (pinned version, number of hashes) for every entry of a `uv pip compile

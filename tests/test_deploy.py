@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -296,7 +297,7 @@ def env_file(env: str) -> dict[str, str]:
     return read_env_file(ROOT / "env" / f".env.{env}")
 
 
-def actions(env: str):
+def actions(env: str) -> Iterator[tuple[str, dict]]:
     for stage in ("provision", "deploy", "publish"):
         for action in project(env).get(stage) or ():
             yield stage, action
@@ -311,7 +312,7 @@ def files_of(action: dict) -> list[Path]:
     return [ROOT / p for p in paths]
 
 
-def placeholders(value) -> set[str]:
+def placeholders(value: object) -> set[str]:
     return set(PLACEHOLDER.findall(json.dumps(value)))
 
 
@@ -368,7 +369,7 @@ def test_every_file_and_placeholder_of_the_toolkit_project_has_a_source(env):
     assert problems == []
 
 
-def settings_read(function, *args) -> set[str]:
+def settings_read(function: Callable[..., object]) -> set[str]:
     """The environment variable names `function` reads, recorded through the mapping it is given
     (so the list is bot/config.py's own, not a copy)."""
 
@@ -383,7 +384,7 @@ def settings_read(function, *args) -> set[str]:
 
     seen: set[str] = set()
     try:
-        function(Recording(), *args)
+        function(Recording())
     except Exception:  # noqa: BLE001 - empty settings may be invalid; the reads are what counts
         pass
     return seen

@@ -3,6 +3,6 @@
 # (the Redis tests use a real server), then pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh requirements-dev.txt
+bash scripts/setup.sh requirements-dev.lock
 bash scripts/ensure-redis.sh
 exec .venv/bin/python -m pytest "$@"

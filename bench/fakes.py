@@ -35,7 +35,7 @@ import shutil
 import signal
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -78,7 +78,7 @@ class Fakes:
 
     def _meeting(self, req: dict[str, Any]) -> dict[str, Any]:
         n = next(self._ids)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         start = req.get("startDateTime") or now.isoformat()
         end = req.get("endDateTime") or (now + timedelta(hours=1)).isoformat()
         thread = f"19:meeting_{uuid.uuid4().hex}@thread.v2"

@@ -21,7 +21,7 @@ import json
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
@@ -53,7 +53,7 @@ def activity_template(service_url: str, app_id: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:

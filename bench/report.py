@@ -49,7 +49,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 def main_table(stacks: dict[str, Any]) -> list[str]:
     out = ["| stack | Graph delay | c=16 /s | c=128 /s | p99 command→card at c=128 | CPU per command | idle RSS |",
            "|---|---|---|---|---|---|---|"]
-    for key, st in stacks.items():
+    for st in stacks.values():
         if "failed" in st:
             out.append(f"| {st['label']} | – | failed: {st['failed'][:80]} | | | | |")
             continue

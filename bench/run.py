@@ -296,7 +296,7 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
            "peak_rss_kb": max(r.get("bot_memory_kb", {}).get("hwm_kb", 0) for r in runs)}
     for metric in ("http_ms", "card_ms"):
         for q in ("p50", "p95", "p99"):
-            out[f"{metric}_{q}"] = med(lambda r: r[metric][q])
+            out[f"{metric}_{q}"] = med(lambda r, m=metric, p=q: r[m][p])
     return out
 
 

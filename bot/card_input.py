@@ -9,11 +9,23 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Union
+from typing import Any
 
-from cards.actions import (DEFAULT_MINUTES, DURATION_CHOICES, INPUT_MINUTES, INPUT_SUBJECT, REF,
-                           TEXT, VERSION, VERB_CREATE, VERB_END, VERB_EXTEND, VERB_REFRESH, VERB_RETRY,
-                           VERB_RUN_COMMAND)
+from cards.actions import (
+    DEFAULT_MINUTES,
+    DURATION_CHOICES,
+    INPUT_MINUTES,
+    INPUT_SUBJECT,
+    REF,
+    TEXT,
+    VERB_CREATE,
+    VERB_END,
+    VERB_EXTEND,
+    VERB_REFRESH,
+    VERB_RETRY,
+    VERB_RUN_COMMAND,
+    VERSION,
+)
 
 from .errors import BadCardAction, ParseError
 from .models import DEFAULT_SUBJECT, MAX_SUBJECT, MeetingRequest, UserTime
@@ -51,7 +63,7 @@ class RunCommand:
     text: str
 
 
-CardInput = Union[CreateFromForm, OnMeeting, RetryCreate, RunCommand]
+CardInput = CreateFromForm | OnMeeting | RetryCreate | RunCommand
 
 
 def _bad(why: str) -> BadCardAction:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet

@@ -6,8 +6,9 @@ place that decides what a person reads. Nothing here imports botbuilder.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 EXAMPLE = "meet now 30m about budget review"
 

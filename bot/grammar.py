@@ -31,12 +31,20 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as _dateutil_parser
-from dateutil.relativedelta import relativedelta, weekday as _Weekday
-from dateutil.relativedelta import MO, TU, WE, TH, FR, SA, SU
+from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
+from dateutil.relativedelta import weekday as _Weekday
 
 from bot.errors import EXAMPLE, ParseError
-from bot.models import (UTC, AttendeeScope, Command, HelpRequest, MeetingRequest, Person,
-                        SignOutRequest, UserTime)
+from bot.models import (
+    UTC,
+    AttendeeScope,
+    Command,
+    HelpRequest,
+    MeetingRequest,
+    Person,
+    SignOutRequest,
+    UserTime,
+)
 
 DEFAULT_SUBJECT = "Quick meeting"
 DEFAULT_DURATION = timedelta(minutes=30)

@@ -24,9 +24,9 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,14 +34,34 @@ import aiohttp
 from aiohttp_retry import ExponentialRetry, RetryClient
 from yarl import URL
 
-from bot.errors import (AccessPolicyMissing, CalendarPermissionMissing, GraphBadRequest,
-                        GraphBadResponse, GraphConflict, GraphError, GraphForbidden, GraphNotFound,
-                        GraphThrottled, GraphTimeout, GraphUnauthorized, GraphUnavailable,
-                        OptionRefused)
-from bot.models import (AttendeeScope, AudioConferencing, CalendarEvent, Lobby, Meeting,
-                        MeetingOptions, MeetingRequest, Person, Presenters)
+from bot.errors import (
+    AccessPolicyMissing,
+    CalendarPermissionMissing,
+    GraphBadRequest,
+    GraphBadResponse,
+    GraphConflict,
+    GraphError,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    GraphTimeout,
+    GraphUnauthorized,
+    GraphUnavailable,
+    OptionRefused,
+)
+from bot.models import (
+    AttendeeScope,
+    AudioConferencing,
+    CalendarEvent,
+    Lobby,
+    Meeting,
+    MeetingOptions,
+    MeetingRequest,
+    Person,
+    Presenters,
+)
 
-UTC = timezone.utc
+UTC = UTC
 RETRY_STATUSES = frozenset({429, 503, 504})
 RETRY_EXCEPTIONS = {aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError}
 _BY_STATUS: dict[int, type[GraphError]] = {400: GraphBadRequest, 401: GraphUnauthorized,

@@ -13,30 +13,63 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Protocol
 
 import cards
 from cards import actions
 
-from .card_input import (CardInput, CreateFromForm, OnMeeting, RetryCreate, RunCommand,
-                         click_key, read_action, request_from_form)
-from .errors import (RETRY_WITHOUT_INVITES, RETRYABLE, CardNoLongerValid, ConsentRequired, MeetBotError,
-                     MembersUnavailable, NotOrganizer, NotRequester, SignInRequired,
-                     StorageUnavailable)
+from .card_input import (
+    CardInput,
+    CreateFromForm,
+    OnMeeting,
+    RetryCreate,
+    RunCommand,
+    click_key,
+    read_action,
+    request_from_form,
+)
+from .errors import (
+    RETRY_WITHOUT_INVITES,
+    RETRYABLE,
+    CardNoLongerValid,
+    ConsentRequired,
+    MeetBotError,
+    MembersUnavailable,
+    NotOrganizer,
+    NotRequester,
+    SignInRequired,
+    StorageUnavailable,
+)
 from .grammar import Mention, parse, user_time_from
 from .members import Members, resolve_attendees
-from .models import (AttendeeScope, Caller, Command, HelpRequest, Meeting, MeetingRequest, Person,
-                     SignOutRequest, UserTime)
-from .records import (Delivery, MeetingRecord, PendingCommand, Records, RetryRecord,
-                      mention_tuples, new_ref)
+from .models import (
+    AttendeeScope,
+    Caller,
+    Command,
+    HelpRequest,
+    Meeting,
+    MeetingRequest,
+    Person,
+    SignOutRequest,
+    UserTime,
+)
+from .records import (
+    Delivery,
+    MeetingRecord,
+    PendingCommand,
+    Records,
+    RetryRecord,
+    mention_tuples,
+    new_ref,
+)
 from .service import MeetingService, user_key
 from .state import LockBusy
 
 log = logging.getLogger(__name__)
 
-UTC = timezone.utc
+UTC = UTC
 DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
 MAX_EXCHANGE_ID = 256
 
@@ -162,7 +195,7 @@ class MeetBot:
         work.add_done_callback(self._background.discard)
         try:
             await asyncio.wait_for(asyncio.shield(work), self.ack_after)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.info("Graph is slow: acknowledged, the card follows",
                      extra={"activity_id": inbound.activity_id})
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any, Protocol
 
 import aiohttp
-from typing import Any, Protocol
 
 from .errors import ConnectorError, MembersUnavailable, TooManyInvitees
 from .models import AttendeeScope, MeetingRequest, Person

@@ -6,11 +6,10 @@ returns them, and the card builders render them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
-from typing import Union
 
-UTC = timezone.utc
+UTC = UTC
 
 DEFAULT_SUBJECT = "Quick meeting"
 # Exchange limits an item subject to 255 characters; leave room for the router's decorations.
@@ -91,7 +90,7 @@ class SignOutRequest:
     pass
 
 
-Command = Union[MeetingRequest, HelpRequest, SignOutRequest]
+Command = MeetingRequest | HelpRequest | SignOutRequest
 
 
 @dataclass(frozen=True, slots=True)

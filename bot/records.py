@@ -25,16 +25,16 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import StorageUnavailable
-from .models import (AttendeeScope, AudioConferencing, Caller, Meeting, MeetingRequest, Person)
+from .models import AttendeeScope, AudioConferencing, Caller, Meeting, MeetingRequest, Person
 from .state import KeyValueStore, store_lock, unique_token
 
 log = logging.getLogger(__name__)
 
-UTC = timezone.utc
+UTC = UTC
 # A finished activity stays known this long: Teams redelivers an unanswered turn after ~15 s
 # and MeetBot answers within ACK_AFTER, so redeliveries come within a minute or two.
 DELIVERY_TTL = 120

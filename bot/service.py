@@ -7,8 +7,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from .errors import (GraphNotFound, MeetingGone, NotOrganizer, OrganizerIdentityMissing,
-                     TenantNotAllowed)
+from .errors import (
+    GraphNotFound,
+    MeetingGone,
+    NotOrganizer,
+    OrganizerIdentityMissing,
+    TenantNotAllowed,
+)
 from .graph import GraphClient, external_id_for
 from .models import Caller, Meeting, MeetingRequest
 from .tokens import TokenBroker, UserKey

@@ -34,8 +34,14 @@ from typing import Any, Protocol, TypeVar
 
 import jwt
 
-from .errors import (ConsentRequired, PersonalAccountNotSupported, SignInRequired,
-                     SsoTokenMismatch, TokenExchangeFailed, TokenServiceUnavailable)
+from .errors import (
+    ConsentRequired,
+    PersonalAccountNotSupported,
+    SignInRequired,
+    SsoTokenMismatch,
+    TokenExchangeFailed,
+    TokenServiceUnavailable,
+)
 from .state import KeyedLocks
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.models import AudioConferencing, Meeting, UserTime
-
 from cards.actions import EXTEND_MINUTES, VERB_END, VERB_EXTEND, VERB_REFRESH, meeting_data
 from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
 from cards.text import group3, md, phone, when
@@ -76,7 +75,7 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, ref: str | None = Non
     Actions user-specific views).
     """
     subject = meeting.subject or "Teams meeting"
-    times = when(meeting.start, meeting.end, user_time, now or datetime.now(timezone.utc))
+    times = when(meeting.start, meeting.end, user_time, now or datetime.now(UTC))
     body: list[Card] = [title(md(subject)), text(times, isSubtle=True, spacing="None")]
     if meeting.ended:
         body.append(_ENDED)

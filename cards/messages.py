@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 
 from bot.errors import UserMessage
-
 from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
 
 # Adaptive Card markdown has no code spans; the catalogue's `commands` are shown in bold.

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from bot.errors import EXAMPLE
 from bot.models import MAX_SUBJECT
-
-from cards.actions import (DEFAULT_MINUTES, DURATION_CHOICES, INPUT_MINUTES, INPUT_SUBJECT,
-                           create_data)
+from cards.actions import (
+    DEFAULT_MINUTES,
+    DURATION_CHOICES,
+    INPUT_MINUTES,
+    INPUT_SUBJECT,
+    create_data,
+)
 from cards.base import CardMessage, card, execute, text, title
 
 

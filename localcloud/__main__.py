@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import signal
 import ssl
-from typing import Callable
+from collections.abc import Callable
 
 from aiohttp import web
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-UTC = timezone.utc
+UTC = UTC
 ACCESS_DENIED = "Access is denied. Check credentials and try again."  # Exchange-backed 403s
 ITEM_NOT_FOUND = "The specified object was not found in the store."
 NOT_ORGANIZER = "Your request can't be completed. You need to be an organizer to cancel a meeting."

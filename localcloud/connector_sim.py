@@ -34,9 +34,10 @@ import time
 import uuid
 import weakref
 from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any
 
 import jwt
 from aiohttp import web

@@ -48,7 +48,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -81,7 +81,7 @@ class EntraError(Exception):
         self.suberror, self.claims = suberror, claims
 
     def body(self) -> dict[str, Any]:
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
         description = (f"AADSTS{self.code}: {self.message}\r\nTrace ID: {trace_id}\r\n"
                        f"Correlation ID: {correlation_id}\r\nTimestamp: {now}")

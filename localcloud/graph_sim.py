@@ -28,21 +28,34 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 import jwt
 from aiohttp import web
 
-from localcloud.calendar import (ACCESS_DENIED, ITEM_NOT_FOUND, NOT_ORGANIZER, CalEvent, MeetingMail,
-                                 attendees_json, body_with_meeting_blob, event_id, event_time, ical_uid,
-                                 online_meeting_info, web_link, zone)
+from localcloud.calendar import (
+    ACCESS_DENIED,
+    ITEM_NOT_FOUND,
+    NOT_ORGANIZER,
+    CalEvent,
+    MeetingMail,
+    attendees_json,
+    body_with_meeting_blob,
+    event_id,
+    event_time,
+    ical_uid,
+    online_meeting_info,
+    web_link,
+    zone,
+)
 from localcloud.issuer import LocalIssuer
 
-UTC = timezone.utc
+UTC = UTC
 GRAPH = "https://graph.microsoft.com"
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 READ_WRITE, READ = "OnlineMeetings.ReadWrite", "OnlineMeetings.Read"

@@ -1,18 +1,15 @@
-"""Fixtures for the Graph tests: the simulator on a real loopback port, tokens, schemas.
-
-Import the fixtures by name in a test module (`from tests.graph_fixtures import graph_env`).
-"""
+"""The Graph tests' environment: the simulator on a real loopback port, tokens, schemas. The
+`graph_env` fixtures (conftest.py) are built with `graph_env_for`."""
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-import pytest_asyncio
 from aiohttp.test_utils import TestServer
 from jsonschema import Draft202012Validator
 
@@ -56,12 +53,8 @@ class GraphEnv:
         return self.base_url + path
 
 
-@pytest.fixture(scope="session")
-def graph_issuer() -> LocalIssuer:
-    return LocalIssuer()
-
-
-async def _env(issuer: LocalIssuer, **app_options: Any):
+async def graph_env_for(issuer: LocalIssuer, **app_options: Any) -> AsyncIterator[GraphEnv]:
+    """The Graph simulator on a free loopback port, and a session to reach it."""
     app = create_graph_app(issuer, **app_options)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
@@ -69,19 +62,6 @@ async def _env(issuer: LocalIssuer, **app_options: Any):
         yield GraphEnv(app[GRAPH_SIM], str(server.make_url("")).rstrip("/"), session, issuer,
                        str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()))
     await server.close()
-
-
-@pytest_asyncio.fixture
-async def graph_env(graph_issuer: LocalIssuer):
-    async for env in _env(graph_issuer):
-        yield env
-
-
-@pytest_asyncio.fixture
-async def graph_env_fast(graph_issuer: LocalIssuer):
-    """The benchmark's configuration: no schema checks."""
-    async for env in _env(graph_issuer, validate_schemas=False):
-        yield env
 
 
 def assert_meeting_schema(body: dict) -> None:

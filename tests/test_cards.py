@@ -9,27 +9,41 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jsonschema
 import pytest
 
-from bot.errors import (BadCardAction, ConsentRequired, GraphThrottled, ParseError, UserMessage,
-                        describe)
-from bot.models import AudioConferencing, Meeting, Person, UserTime
-from cards import (CardMessage, consent_card, error_card, help_card, meeting_card,
-                   new_meeting_card)
-from cards import actions
 from bot.card_input import CreateFromForm, OnMeeting, click_key, read_action, request_from_form
+from bot.errors import (
+    BadCardAction,
+    ConsentRequired,
+    GraphThrottled,
+    ParseError,
+    UserMessage,
+    describe,
+)
+from bot.models import AudioConferencing, Meeting, Person, UserTime
+from cards import (
+    CardMessage,
+    actions,
+    consent_card,
+    error_card,
+    help_card,
+    meeting_card,
+    new_meeting_card,
+)
+from tests.helpers import walk
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "cards/schema/adaptive-card-1.5.json").read_text())
 VALIDATOR = jsonschema.Draft6Validator(SCHEMA)
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2025, 3, 5, 13, 0, tzinfo=UTC)
 REF = "rBfq0VfJ1s3ZQ8m2Xy4kAw"
 BERLIN = UserTime(ZoneInfo("Europe/Berlin"), "Europe/Berlin", True)
@@ -54,14 +68,6 @@ def graph_meeting(**changes: Any) -> Meeting:
 
 
 # --- reading a card like a client ------------------------------------------------------------
-def walk(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 def of_type(card: dict, kind: str) -> list[dict]:

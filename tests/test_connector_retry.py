@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.errors import ConnectorError
-from bot.teams.connector import BotConnector
-from bot.errors import MeetBotError, describe
+from bot.errors import ConnectorError, MeetBotError, describe
 from bot.hosting import LOCAL_GRAPH
+from bot.teams.connector import BotConnector
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
-from tests.conftest import User, message
-from tests.redis_server import free_port
-from tests.test_e2e_meet import card_of, reply_to
+from tests.helpers import User, card_of, free_port, message, reply_to
 
 CONV = "19:abc123@thread.tacv2;messageid=1700000000000"  # Teams ids hold ':', ';' and '@'
 DEADLINE = 3.0  # per call, retries included; one attempt may take half of it

@@ -19,7 +19,7 @@ from botframework.connector.teams import TeamsConnectorClient
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
 from localcloud.entra_sim import ENTRA_SIM, create_entra_app
 from localcloud.tls import LocalTLS
-from tests.test_entra_sim import ThreadedServer, issuer, tls  # noqa: F401 - fixtures
+from tests.helpers import ThreadedServer
 
 BOT_ID = str(uuid.uuid4())
 BOT_SECRET = "bot-secret"

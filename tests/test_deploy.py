@@ -20,10 +20,7 @@ import aiohttp
 import pytest
 
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
-from tests.conftest import User, message, serve
-from tests.redis_server import free_port
-from tests.test_e2e_meet import card_of
-from tests.test_reliability import _refused
+from tests.helpers import User, card_of, free_port, message, refuses_connections, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -95,10 +92,10 @@ async def test_gunicorn_serves_meet_now_and_drains_on_sigterm():
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
             for _ in range(100):  # stops accepting while the turn is still running
-                if _refused(port):
+                if refuses_connections(port):
                     break
                 await asyncio.sleep(0.02)
-            assert _refused(port), "still accepting connections after SIGTERM"
+            assert refuses_connections(port), "still accepting connections after SIGTERM"
             assert not turn.done()
             assert await turn == 201
         cards = [card_of(c.body) for c in connector.calls if c.body and card_of(c.body)]

@@ -4,48 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.hosting import LOCAL_GRAPH
 from bot.members import MAX_INVITEES
-from tests.conftest import User, invoke, message
-from tests.test_e2e_meet import card_of, card_text, reply_to, walk
-
-CHANNEL = "19:general@thread.tacv2;messageid=1700000000000"
-TEAM = "19:team@thread.tacv2"
-
-
-def actions_of(card: dict) -> dict[str, dict]:
-    """Title -> action, for every Action.* in a card (body and actions); an Action.Execute
-    wins over its Action.Submit fallback."""
-    found: dict[str, dict] = {}
-    for a in walk(card):
-        if str(a.get("type", "")).startswith("Action.") and a.get("title"):
-            if a["title"] not in found or a["type"] == "Action.Execute":
-                found[a["title"]] = a
-    return found
-
-
-def execute(action: dict, *, trigger: str = "manual") -> dict:
-    return {"action": {"type": "Action.Execute", "verb": action.get("verb"),
-                       "data": action.get("data", {})}, "trigger": trigger}
-
-
-def graph_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")[:26] + "+00:00"
-                                  if "." in value else value.replace("Z", "+00:00"))
-
-
-def posted_id(connector, predicate) -> str:
-    """The id the connector gave the bot's message that matches `predicate`."""
-    for conversation in connector.conversations.values():
-        for activity_id, activity in conversation.activities.items():
-            if predicate(activity):
-                return activity_id
-    raise AssertionError("no such message")
+from tests.helpers import (
+    CHANNEL,
+    TEAM,
+    User,
+    actions_of,
+    card_of,
+    card_text,
+    execute,
+    graph_time,
+    invoke,
+    member,
+    message,
+    posted_id,
+    reply_to,
+)
 
 
 async def meeting_via_text(bot, connector, user, text="meet now 30m about cards",
@@ -214,11 +194,6 @@ async def test_malformed_card_actions_get_a_clear_answer_not_500(demo_bot, conne
 def mention(user: User) -> dict:
     return {"type": "mention", "text": f"<at>{user.name}</at>",
             "mentioned": {"id": user.teams_id, "name": user.name}}
-
-
-def member(user: User) -> dict:
-    return {"id": user.teams_id, "name": user.name, "aadObjectId": user.aad_object_id,
-            "userPrincipalName": f"{user.name.lower()}@contoso.com", "tenantId": user.tenant_id}
 
 
 async def test_channel_meeting_with_mentions_invites_them(demo_bot, connector):

@@ -3,35 +3,14 @@ appears in the Graph simulator, the card arrives at the Bot Connector simulator.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
 from bot.hosting import LOCAL_GRAPH
 from localcloud.graph_sim import Fault
-from tests.conftest import User, message
-from tests.test_cards import walk
+from tests.helpers import User, card_of, card_text, message, reply_to, walk
 
 ADAPTIVE = "application/vnd.microsoft.card.adaptive"
-
-
-def card_of(activity: dict) -> dict | None:
-    for att in activity.get("attachments") or ():
-        if att.get("contentType") == ADAPTIVE:
-            return att["content"]
-    return None
-
-
-def card_text(card: dict) -> str:
-    return json.dumps(card, ensure_ascii=False)
-
-
-async def reply_to(connector, activity_id: str, kind: str = "message", timeout: float = 10):
-    call = await connector.wait_for(
-        lambda c: c.op in ("reply", "send") and c.body.get("type") == kind
-        and (c.activity_id == activity_id or c.body.get("replyToId") == activity_id),
-        timeout=timeout)
-    return call.body
 
 
 async def test_meet_now_creates_meeting_and_card(demo_bot, connector):

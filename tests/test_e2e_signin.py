@@ -12,8 +12,21 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from localcloud.issuer import LocalIssuer
-from tests.conftest import APP_ID, TENANT, User, invoke, message, start_bot, stop_bot
-from tests.test_e2e_meet import card_of, card_text
+from tests.helpers import (
+    APP_ID,
+    TENANT,
+    User,
+    ask_to_sign_in,
+    card_of,
+    card_text,
+    invoke,
+    message,
+    next_activity,
+    oauth_card,
+    sign_in,
+    start_bot,
+    stop_bot,
+)
 
 OAUTH = "application/vnd.microsoft.card.oauth"
 
@@ -23,42 +36,6 @@ async def bot(cloud):
     client = await start_bot(cloud.bot_env())
     yield client
     await stop_bot(client)
-
-
-async def next_activity(connector, predicate, timeout=10.0):
-    return (await connector.wait_for(lambda c: c.op in ("reply", "send") and c.body
-                                     and predicate(c.body), timeout=timeout)).body
-
-
-def oauth_card(body: dict) -> dict | None:
-    for att in body.get("attachments") or ():
-        if att.get("contentType") == OAUTH:
-            return att["content"]
-    return None
-
-
-async def ask_to_sign_in(bot, cloud, user: User, text: str = "meet now", *,
-                         expired: bool = False) -> tuple[dict, dict, str]:
-    """A command without a Graph token: the OAuthCard, its activity, and the SSO token Teams
-    would put in the silent signin/tokenExchange."""
-    act = message(text, service_url=cloud.connector.url, user=user)
-    assert (await bot.post(act, token=cloud.channel_token())).status in (200, 201)
-    body = await next_activity(cloud.connector, lambda b: oauth_card(b) is not None
-                               and b.get("replyToId") == act["id"])
-    sso = cloud.entra.user_sso_token(user.aad_object_id, user.tenant_id, app_id=APP_ID,
-                                     name=user.name, expired=expired)
-    return oauth_card(body), act, sso
-
-
-async def sign_in(bot, cloud, user: User, text: str = "meet now about planning"):
-    """First command: OAuthCard; Teams' silent token exchange; the waiting command finishes."""
-    card, act, sso = await ask_to_sign_in(bot, cloud, user, text)
-    resource = card["tokenExchangeResource"]
-    assert resource["uri"] == f"api://botid-{APP_ID}"
-    exchange = invoke("signin/tokenExchange",
-                      {"id": resource["id"], "connectionName": card.get("connectionName"),
-                       "token": sso}, service_url=cloud.connector.url, user=user)
-    return await bot.post(exchange, token=cloud.channel_token()), act
 
 
 async def test_first_command_signs_in_silently_and_finishes(bot, cloud, caplog):

@@ -5,94 +5,27 @@ own event loop in a thread (`ThreadedServer`), like a remote service would.
 """
 from __future__ import annotations
 
-import asyncio
 import ssl
-import threading
 import uuid
 
 import aiohttp
-import jwt
-import msal
 import pytest
 import requests
-from aiohttp import web
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
-from botframework.connector.auth import (AuthenticationConfiguration,
-                                         BotFrameworkAuthenticationFactory,
-                                         PasswordServiceClientCredentialFactory)
+from botframework.connector.auth import (
+    AuthenticationConfiguration,
+    BotFrameworkAuthenticationFactory,
+    PasswordServiceClientCredentialFactory,
+)
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.errors import ConsentRequired
 from bot.tokens import classify_msal_error
-from localcloud.entra_sim import CONSUMER_TENANT, ENTRA_SIM, EntraSim, create_entra_app
+from localcloud.entra_sim import CONSUMER_TENANT, ENTRA_SIM, create_entra_app
 from localcloud.graph_sim import create_graph_app
-from localcloud.issuer import LocalIssuer
-from localcloud.tls import LocalTLS
+from tests.helpers import BOT_ID, BOT_SECRET, TENANT, ThreadedServer, cca, claims_of
 
-BOT_ID = str(uuid.uuid4())
-BOT_SECRET = "s3cr3t~value"
-TENANT = str(uuid.uuid4())
 GRAPH_SCOPES = ["https://graph.microsoft.com/OnlineMeetings.ReadWrite"]
-
-
-class ThreadedServer:
-    """An aiohttp app served on 127.0.0.1:<free port> by an event loop in its own thread."""
-
-    def __init__(self, app: web.Application, ssl_context=None) -> None:
-        self._app, self._ssl = app, ssl_context
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.url = ""
-
-    def __enter__(self) -> "ThreadedServer":
-        self._thread.start()
-        self.url = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    async def _start(self) -> str:
-        self._runner = web.AppRunner(self._app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl).start()
-        port = self._runner.addresses[0][1]
-        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{port}"
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-
-@pytest.fixture(scope="module")
-def tls():
-    tls = LocalTLS()
-    yield tls
-    tls.close()
-
-
-@pytest.fixture
-def issuer() -> LocalIssuer:
-    return LocalIssuer()
-
-
-@pytest.fixture
-def entra(tls, issuer):
-    """(base URL, sim state) of a fresh Entra simulator over TLS with the bot registered."""
-    app = create_entra_app(issuer, clients={BOT_ID: BOT_SECRET})
-    with ThreadedServer(app, tls.server_ssl_context()) as server:
-        yield server.url, app[ENTRA_SIM]
-
-
-def cca(tls: LocalTLS, base: str, tenant: str = TENANT, secret: str = BOT_SECRET,
-        **kwargs) -> msal.ConfidentialClientApplication:
-    return msal.ConfidentialClientApplication(
-        BOT_ID, client_credential=secret, authority=f"{base}/{tenant}",
-        http_client=tls.requests_session(), **{"instance_discovery": False, **kwargs})
-
-
-def claims_of(token: str) -> dict:
-    return jwt.decode(token, options={"verify_signature": False})
 
 
 def test_client_credentials_over_tls_then_from_msal_cache(tls, entra):

@@ -20,8 +20,7 @@ from hypothesis.errors import NonInteractiveExampleWarning
 
 from bot.hosting import LOCAL_GRAPH
 from cards.actions import VERBS
-from tests.conftest import message, start_bot, stop_bot
-from tests.test_reliability import our_errors
+from tests.helpers import message, our_errors, start_bot, stop_bot
 
 MAX_BODY = 16 * 1024
 SERVICE_URL = "http://127.0.0.1:9"  # replaced by the connector simulator's address per test

@@ -6,16 +6,17 @@ hand from a calendar (not computed with the code under test).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.errors import ParseError, describe
 from bot.grammar import DEFAULT_SUBJECT, Mention, parse, user_time_from
 from bot.models import AttendeeScope, HelpRequest, MeetingRequest, Person, SignOutRequest
 
-UTC = timezone.utc
+UTC = UTC
 
 # Fixed clocks, one per zone.
 BERLIN = "Europe/Berlin"  # Monday 2025-03-10 10:00 CET (+01:00)

@@ -7,17 +7,26 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.errors import (AccessPolicyMissing, GraphBadRequest, GraphBadResponse, GraphConflict,
-                        GraphForbidden, GraphNotFound, GraphThrottled, GraphTimeout,
-                        GraphUnauthorized, GraphUnavailable)
+from bot.errors import (
+    AccessPolicyMissing,
+    GraphBadRequest,
+    GraphBadResponse,
+    GraphConflict,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    GraphTimeout,
+    GraphUnauthorized,
+    GraphUnavailable,
+)
 from bot.graph import external_id_for, parse_meeting
 from bot.models import MeetingRequest, Person
 from localcloud.graph_sim import Fault
-from tests.graph_fixtures import DATA, GraphEnv, graph_env, graph_env_fast, graph_issuer  # noqa: F401
+from tests.graph_fixtures import DATA, GraphEnv
 
 pytestmark = pytest.mark.asyncio
 BERLIN = timezone(timedelta(hours=2))
@@ -51,7 +60,7 @@ async def test_create_or_get_returns_what_graph_issued(graph_env: GraphEnv) -> N
     assert meeting.audio.dialin_url == audio["dialinUrl"]
     tel = meeting.audio.one_tap(audio["tollNumbers"][0])
     assert tel.startswith("tel:+") and tel.endswith(f",,{audio['conferenceId']}#") and " " not in tel
-    assert (meeting.start, meeting.end) == (req.start, req.end) and meeting.start.tzinfo == timezone.utc
+    assert (meeting.start, meeting.end) == (req.start, req.end) and meeting.start.tzinfo == UTC
     assert meeting.subject == req.subject and meeting.organizer_id == graph_env.user
     assert meeting.request_id == graph_env.sim.calls[-1].request_id
 
@@ -272,7 +281,7 @@ async def test_seed_shape_is_parsed(name: str) -> None:
     assert meeting.audio.toll_numbers == (body["audioConferencing"]["tollNumber"],)
     assert meeting.audio.toll_free_numbers == (body["audioConferencing"]["tollFreeNumber"],)
     assert meeting.organizer_id == body["participants"]["organizer"]["identity"]["user"]["id"]
-    assert meeting.start == datetime.fromisoformat(body["startDateTime"]) and meeting.start.tzinfo == timezone.utc
+    assert meeting.start == datetime.fromisoformat(body["startDateTime"]) and meeting.start.tzinfo == UTC
     assert meeting.passcode is None and meeting.meeting_code is None and meeting.request_id == "rid"
 
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.errors import (AccessPolicyMissing, CalendarPermissionMissing, GraphBadResponse,
-                        GraphNotFound, OptionRefused, describe)
+from bot.errors import (
+    AccessPolicyMissing,
+    CalendarPermissionMissing,
+    GraphBadResponse,
+    GraphNotFound,
+    OptionRefused,
+    describe,
+)
 from bot.graph import external_id_for, parse_event, transaction_id_for
 from bot.models import Lobby, MeetingOptions, MeetingRequest, Person, Presenters
 from localcloud.graph_sim import Fault
-from tests.graph_fixtures import GraphEnv, graph_env, graph_issuer  # noqa: F401
+from tests.graph_fixtures import GraphEnv
 
 pytestmark = pytest.mark.asyncio
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -221,10 +227,10 @@ async def test_broken_event_bodies_are_bad_responses() -> None:
     base = {"id": "AAMk=", "start": {"dateTime": "2030-01-01T10:00:00.0000000", "timeZone": "UTC"},
             "end": {"dateTime": "2030-01-01T11:00:00.0000000", "timeZone": "UTC"}}
     event = parse_event(base, request_id="r")
-    assert event.start == datetime(2030, 1, 1, 10, tzinfo=timezone.utc) and event.join_url is None
+    assert event.start == datetime(2030, 1, 1, 10, tzinfo=UTC) and event.join_url is None
     berlin_end = {"dateTime": "2030-01-01T12:00:00.0000000", "timeZone": "Europe/Berlin"}
     zoned = parse_event({**base, "end": berlin_end}, request_id=None)
-    assert zoned.end == datetime(2030, 1, 1, 11, tzinfo=timezone.utc)
+    assert zoned.end == datetime(2030, 1, 1, 11, tzinfo=UTC)
     for broken in ({**base, "id": None}, {**base, "start": None},
                    {**base, "end": {"dateTime": "x", "timeZone": "UTC"}},
                    {**base, "end": {"dateTime": "2030-01-01T11:00:00", "timeZone": "Pacific Standard Time"}},

@@ -17,8 +17,7 @@ from jsonschema import Draft202012Validator
 
 from localcloud.calendar import NOT_ORGANIZER
 from localcloud.graph_sim import Fault
-from tests.graph_fixtures import (SCHEMAS, GraphEnv, assert_error_schema, assert_meeting_schema,  # noqa: F401
-                                  graph_env, graph_env_fast, graph_issuer)
+from tests.graph_fixtures import SCHEMAS, GraphEnv, assert_error_schema, assert_meeting_schema
 
 pytestmark = pytest.mark.asyncio
 ME_EVENTS, ME_MEETINGS = "/v1.0/me/events", "/v1.0/me/onlineMeetings"

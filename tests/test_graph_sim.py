@@ -14,8 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from localcloud.graph_sim import POLICY_MISSING, Fault
-from tests.graph_fixtures import (GraphEnv, assert_error_schema, assert_meeting_schema,  # noqa: F401
-                                  graph_env, graph_env_fast, graph_issuer)
+from tests.graph_fixtures import GraphEnv, assert_error_schema, assert_meeting_schema
 
 pytestmark = pytest.mark.asyncio
 ME = "/v1.0/me/onlineMeetings"

@@ -17,11 +17,25 @@ from bot import consent
 from bot.hosting import LOCAL_GRAPH
 from bot.members import LOOKUP_CONCURRENCY, MAX_INVITEES, PAGE_SIZE
 from bot.web import server_header
-from tests.conftest import (APP_SECRET, TENANT, User, invoke, message, serve, start_bot,
-                            stop_bot)
-from tests.test_e2e_cards import CHANNEL, TEAM, actions_of, execute, member
-from tests.test_e2e_meet import card_of, card_text, reply_to
-from tests.test_e2e_signin import ask_to_sign_in
+from tests.helpers import (
+    APP_SECRET,
+    CHANNEL,
+    TEAM,
+    TENANT,
+    User,
+    actions_of,
+    ask_to_sign_in,
+    card_of,
+    card_text,
+    execute,
+    invoke,
+    member,
+    message,
+    reply_to,
+    serve,
+    start_bot,
+    stop_bot,
+)
 
 BOT_MENTION = {"type": "mention", "text": "<at>MeetBot</at>",
                "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}

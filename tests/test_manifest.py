@@ -15,8 +15,14 @@ from pathlib import Path
 import pytest
 
 from manifest import make_icons, png
-from manifest.build import (GUID, TEMPLATE, ManifestError, build_package, manifest_values,
-                            validate_package)
+from manifest.build import (
+    GUID,
+    TEMPLATE,
+    ManifestError,
+    build_package,
+    manifest_values,
+    validate_package,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BOT_ID = str(uuid.UUID(int=0xABCD))

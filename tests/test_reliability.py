@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,28 +28,24 @@ from aiohttp import web
 from bot.hosting import LOCAL_GRAPH
 from localcloud.connector_sim import CONNECTOR_SIM, create_connector_app
 from localcloud.graph_sim import Fault
-from tests.conftest import BotClient, User, invoke, message, serve, start_bot, stop_bot
-from tests.redis_server import free_port
-from tests.test_e2e_meet import card_of, walk
+from tests.helpers import (
+    BotClient,
+    User,
+    card_of,
+    free_port,
+    invoke,
+    message,
+    our_errors,
+    refuses_connections,
+    serve,
+    start_bot,
+    stop_bot,
+    walk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_BODY = (ROOT / "tests/data/graph/seed-user-token-response.json").read_text()
 HTML = "<html><body>upstream error</body></html>"
-
-
-def our_errors(records: list[logging.LogRecord]) -> list[str]:
-    """ERROR records about MeetBot's own code: logged by it, or with a traceback through it
-    (the simulators' servers log their own dropped connections; those are not ours)."""
-    ours = (str(ROOT / "bot"), str(ROOT / "cards"), str(ROOT / "app.py"))
-    found = []
-    for record in records:
-        if record.levelno < logging.ERROR:
-            continue
-        frames = traceback.extract_tb(record.exc_info[2]) if record.exc_info else []
-        if record.name.startswith(("bot", "cards")) or any(f.filename.startswith(ours)
-                                                           for f in frames):
-            found.append(f"{record.name}: {record.getMessage()} {record.exc_info and record.exc_info[1]!r}")
-    return found
 
 
 # --- reading what happened to one command ---------------------------------------------------
@@ -357,14 +350,6 @@ async def test_redis_dropped_and_restored_mid_run(connector, redis_server, caplo
 
 
 # --- graceful shutdown ---------------------------------------------------------------------------
-def _refused(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return False
-    except OSError:
-        return True
-
-
 async def test_sigterm_finishes_the_turn_in_flight_then_exits_0():
     # Replies to this connector take 1.5 s each, so a turn (typing + card) is in flight ~3 s.
     conn_srv = await serve(create_connector_app(latency=1.5))
@@ -399,10 +384,10 @@ async def test_sigterm_finishes_the_turn_in_flight_then_exits_0():
                 await asyncio.sleep(0.02)
             proc.send_signal(signal.SIGTERM)
             for _ in range(50):  # stops accepting while the turn is still running
-                if _refused(port):
+                if refuses_connections(port):
                     break
                 await asyncio.sleep(0.02)
-            assert _refused(port), "still accepting connections after SIGTERM"
+            assert refuses_connections(port), "still accepting connections after SIGTERM"
             assert not turn.done()
             assert await turn == 201
         card = next(c.body for c in connector.calls if c.body and card_of(c.body))

@@ -9,17 +9,26 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 from cryptography.fernet import Fernet
 
 from bot.config import ConfigError, load_settings
-from tests.conftest import User, invoke, message, start_bot, stop_bot
-from tests.test_e2e_meet import card_of, card_text, walk
-from tests.test_e2e_signin import next_activity, sign_in
+from tests.helpers import (
+    User,
+    card_of,
+    card_text,
+    invoke,
+    message,
+    next_activity,
+    sign_in,
+    start_bot,
+    stop_bot,
+    walk,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 JWT = re.compile(rb"eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]*")

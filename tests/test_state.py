@@ -16,9 +16,20 @@ from cryptography.fernet import Fernet
 
 from bot.errors import MeetBotError, describe
 from bot.records import Records
-from bot.state import (SEALED_PREFIXES, EncryptedStore, KeyedLocks, KeyValueStore, LockBusy,
-                       MemoryStore, RedisStore, SecretBox, StorageUnavailable, open_store,
-                       store_lock, unique_token)
+from bot.state import (
+    SEALED_PREFIXES,
+    EncryptedStore,
+    KeyedLocks,
+    KeyValueStore,
+    LockBusy,
+    MemoryStore,
+    RedisStore,
+    SecretBox,
+    StorageUnavailable,
+    open_store,
+    store_lock,
+    unique_token,
+)
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.asyncio

@@ -13,10 +13,22 @@ from bot.errors import SsoTokenMismatch, TokenServiceUnavailable, describe
 from bot.state import MemoryStore
 from bot.tokens import MsalBroker, UserKey
 from localcloud.entra_sim import ENTRA_SIM, create_entra_app
-from tests.conftest import APP_ID, User, invoke, message, start_bot, stop_bot
-from tests.test_e2e_meet import card_of, card_text
-from tests.test_e2e_signin import ask_to_sign_in, next_activity
-from tests.test_entra_sim import BOT_ID, BOT_SECRET, TENANT, ThreadedServer, issuer, tls  # noqa: F401
+from tests.helpers import (
+    APP_ID,
+    BOT_ID,
+    BOT_SECRET,
+    TENANT,
+    ThreadedServer,
+    User,
+    ask_to_sign_in,
+    card_of,
+    card_text,
+    invoke,
+    message,
+    next_activity,
+    start_bot,
+    stop_bot,
+)
 
 GRAPH = "https://graph.microsoft.com"
 TIMEOUT = 1.5

@@ -4,7 +4,7 @@ Adaptive Card 1.5 from Graph's onlineMeeting. Standard library only (it runs in 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _COMMAND = re.compile(r"^\s*meet now (\d+)m about (.+?)\s*$", re.IGNORECASE)
@@ -17,7 +17,7 @@ def parse(text: str) -> tuple[int, str] | None:
 
 
 def graph_body(minutes: int, subject: str) -> dict[str, Any]:
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     return {"startDateTime": start.isoformat(), "endDateTime": (start + timedelta(minutes=minutes)).isoformat(),
             "subject": subject}
 

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import os
 
+from _work import graph_body, meeting_card, parse
 from aiohttp import ClientSession
 from aiohttp.web import Application, Request, Response, run_app
 from microsoft_agents.activity import load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
-from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_middleware, start_agent_process
-from microsoft_agents.hosting.core import (AgentApplication, Authorization, CardFactory, MemoryStorage,
-                                           MessageFactory, TurnContext, TurnState)
-
-from _work import graph_body, meeting_card, parse
+from microsoft_agents.hosting.aiohttp import (
+    CloudAdapter,
+    jwt_authorization_middleware,
+    start_agent_process,
+)
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    Authorization,
+    CardFactory,
+    MemoryStorage,
+    MessageFactory,
+    TurnContext,
+    TurnState,
+)
 
 GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/v1.0/me/onlineMeetings"
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import os
 
-from aiohttp import ClientSession, TCPConnector, web
-
 from _work import graph_body, meeting_card, parse
+from aiohttp import ClientSession, TCPConnector, web
 
 GRAPH_URL = os.environ["GRAPH_BASE_URL"].rstrip("/") + "/v1.0/me/onlineMeetings"
 SESSION = web.AppKey("session", ClientSession)

@@ -10,13 +10,12 @@ import os
 import sys
 import traceback
 
+from _work import graph_body, meeting_card, parse
 from aiohttp import ClientSession, web
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.core.integration import aiohttp_error_middleware
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-
-from _work import graph_body, meeting_card, parse
 
 
 class DefaultConfig:

@@ -20,8 +20,13 @@ from bot.telemetry import Metrics
 from bot.tokens import TokenBroker
 
 from .adapter import TeamsAdapter
-from .auth import (ChannelAuthentication, SigningKeys, bot_framework_authentication,
-                   channel_issuer, channel_metadata_url)
+from .auth import (
+    ChannelAuthentication,
+    SigningKeys,
+    bot_framework_authentication,
+    channel_issuer,
+    channel_metadata_url,
+)
 from .connector import PooledConnectorFactory
 from .router import TeamsRouter
 

@@ -16,12 +16,15 @@ from typing import Any
 
 import aiohttp
 import jwt
-from botbuilder.schema import Activity
-from botframework.connector.auth import (AuthenticateRequestResult, AuthenticationConfiguration,
-                                         BotFrameworkAuthentication,
-                                         BotFrameworkAuthenticationFactory,
-                                         GovernmentConstants, JwtTokenExtractor,
-                                         PasswordServiceClientCredentialFactory)
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConfiguration,
+    BotFrameworkAuthentication,
+    BotFrameworkAuthenticationFactory,
+    GovernmentConstants,
+    JwtTokenExtractor,
+    PasswordServiceClientCredentialFactory,
+)
 from botframework.connector.auth.authentication_constants import AuthenticationConstants
 
 from bot.config import Settings
@@ -78,7 +81,7 @@ class SigningKeys:
             async with self._session.get(jwks_uri, timeout=timeout) as resp:
                 resp.raise_for_status()
                 keys = (await resp.json(content_type=None))["keys"]
-        except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError) as err:
+        except (TimeoutError, aiohttp.ClientError, KeyError, ValueError) as err:
             log.warning("could not refresh the channel's signing keys: %s", type(err).__name__)
             return  # keep the keys we have; botbuilder refuses tokens it cannot check
         self._cache.keys = keys

@@ -30,9 +30,10 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -136,7 +137,7 @@ def to_json(value: Any) -> Any:
 
 
 class Conversations:
-    def __init__(self, client: "BotConnector") -> None:
+    def __init__(self, client: BotConnector) -> None:
         self._c = client
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity) -> ResourceResponse:

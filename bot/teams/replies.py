@@ -13,8 +13,15 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment, CardAction, O
 from botframework.connector.token_api.models import TokenExchangeResource
 
 import cards
-from bot.errors import (ConsentRequired, MeetBotError, NotOrganizer, NotRequester, ParseError,
-                        SignInRequired, describe)
+from bot.errors import (
+    ConsentRequired,
+    MeetBotError,
+    NotOrganizer,
+    NotRequester,
+    ParseError,
+    SignInRequired,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 

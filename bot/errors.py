@@ -23,12 +23,16 @@ class MeetBotError(Exception):
 # --- the command ---------------------------------------------------------------------------
 class ParseError(MeetBotError):
     """The text is a `meet` command we cannot honour. `reason` is a short user-facing phrase
-    saying what was wrong (e.g. "“25:00” is not a time of day"); `example` a correct command."""
+    saying what was wrong (e.g. "“25:00” is not a time of day"); `example` a correct command.
+    `suggestion`, when set, is the user's own command with a close correction applied ("tomorow"
+    -> "tomorrow"), checked to parse: the error card offers it as a button that runs it."""
 
-    def __init__(self, reason: str, example: str = EXAMPLE) -> None:
+    def __init__(self, reason: str, example: str = EXAMPLE,
+                 suggestion: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.example = example
+        self.suggestion = suggestion
 
 
 # --- Graph ---------------------------------------------------------------------------------
@@ -156,12 +160,14 @@ class UserMessage:
     text: str
     example: str | None = None
     request_id: str | None = None  # shown small, so an admin can find the call in Graph's logs
+    suggestion: str | None = None  # a corrected command the card offers to run ("Did you mean …?")
 
 
 def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogue reads best
     rid = getattr(err, "request_id", None)
     if isinstance(err, ParseError):
-        return UserMessage("I couldn't read that", f"{err.reason}.", err.example)
+        return UserMessage("I couldn't read that", f"{err.reason}.", err.example,
+                           suggestion=err.suggestion)
     if isinstance(err, AccessPolicyMissing):
         return UserMessage(
             "Your admin needs to allow this app",

@@ -698,7 +698,7 @@ class _Reader:
     def numeric_date(self, tok: _Tok, span: Span) -> tuple[tuple[int | None, int, int], str | None]:
         """A date written in digits, as (year, month, day), and how an ambiguous one was read."""
         s, raw = self.spec, tok.low
-        if "-" in raw or raw[4:5] == "/":  # 2026-12-11, 2026/12/11
+        if raw[:4].isdigit():  # 2026-12-11, 2026/12/11
             y, m, d = (int(p) for p in re.split("[-/]", raw))
             if not (1 <= m <= 12 and 1 <= d <= _days_in(m, y)):
                 self.fail(f"“{s.date_shown}” isn't a date", s.example(span, "tomorrow"))
@@ -1051,35 +1051,40 @@ def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> da
 
 
 def _calendar_day(spec: _Spec, today: date) -> date:
-    """The day a typed date names: as given with a year, else the nearest such day (past or
-    future: "Mar 8" typed on 10 March is refused, not moved a year on); at most a year ahead."""
+    """The day a typed date names, at most a year ahead. With a year, that day. Without one,
+    the coming such day; but when the last one is nearer than the next, the date is refused as
+    past, not moved on ("Mar 8" typed on 10 March is a slip, not a plan for next year)."""
     year, month, day = spec.date
-    if month is None:  # "the 9th": the nearest month that has one
-        firsts = [date(today.year, today.month, 1) + relativedelta(months=k)
-                  for k in (-1, 0, 1, 2)]
-        candidates = [f.replace(day=day) for f in firsts if day <= _days_in(f.month, f.year)]
+    shown, span = spec.date_shown, spec.date_span
+    if month is None:  # "the 9th": this month's, or the next month's that has one
+        if day > _days_in(today.month, today.year):
+            raise ParseError(f"“{shown}”: {today:%B} has {_days_in(today.month, today.year)} days",
+                             spec.example(span, "tomorrow"))
+        last = today.replace(day=day)
+        firsts = (date(today.year, today.month, 1) + relativedelta(months=k) for k in (1, 2))
+        coming = next(f.replace(day=day) for f in firsts if day <= _days_in(f.month, f.year))
     elif year is None:
-        candidates = [date(y, month, day) for y in (today.year - 1, today.year, today.year + 1)
-                      if day <= _days_in(month, y)]
-        if not any(d.year > today.year - 1 for d in candidates):  # "Feb 29" in 2025
-            raise ParseError(f"“{spec.date_shown}”: there's no such day in {today.year} or "
-                             f"{today.year + 1}", spec.example(spec.date_span, "Feb 28"))
+        years = [y for y in (today.year, today.year + 1) if day <= _days_in(month, y)]
+        if not years:  # "Feb 29" in 2025
+            raise ParseError(f"“{shown}”: there's no such day in {today.year} or "
+                             f"{today.year + 1}", spec.example(span, "Feb 28"))
+        last = date(years[0], month, day)
+        coming = date(years[-1], month, day) if years[-1] > today.year else None
     else:
-        candidates = [date(year, month, day)] if 1 <= year <= 9999 else []
-    shown = spec.date_shown
-    if not candidates:
-        raise ParseError(f"“{shown}” isn't a date I can use",
-                         spec.example(spec.date_span, "tomorrow"))
-    chosen = min(candidates, key=lambda d: (abs((d - today).days), d < today))
-    if chosen < today:
-        later = [d for d in candidates if d > today]
-        fix = (f"{later[0]:%b} {later[0].day}" + ("" if month is None else f" {later[0].year}")
-               if later and year is None and later[0] <= today + DATE_HORIZON else "tomorrow")
-        raise ParseError(f"“{shown}” is {_long(chosen)}, which is in the past",
-                         spec.example(spec.date_span, fix))
+        if not 1 <= year <= 9999:
+            raise ParseError(f"“{shown}” isn't a date I can use", spec.example(span, "tomorrow"))
+        last = coming = date(year, month, day)
+    chosen = last
+    if last < today:
+        if coming is None or coming == last or today - last <= coming - today:
+            fix = ("tomorrow" if coming is None or coming == last or coming > today + DATE_HORIZON
+                   else f"{coming:%b} {coming.day}" + ("" if month is None else f" {coming.year}"))
+            raise ParseError(f"“{shown}” is {_long(last)}, which is in the past",
+                             spec.example(span, fix))
+        chosen = coming
     if chosen > today + DATE_HORIZON:
         raise ParseError(f"“{shown}” is {_long(chosen)}: I can schedule meetings up to a year "
-                         "ahead", spec.example(spec.date_span, "tomorrow"))
+                         "ahead", spec.example(span, "tomorrow"))
     return chosen
 
 

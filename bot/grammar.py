@@ -287,7 +287,7 @@ _KNOWN_WORDS = frozenset({*_WEEKDAYS, *_RELATIVE_DAYS, *_MONTHS, *_TYPO_UNITS,
 _AT_FOR_IN = frozenset({"at", "for", "in"})
 _DATE_KINDS = frozenset({"date", "number", "ordinal"})  # what a date can start with…
 _DATE_WORDS = frozenset({"on", "the", *_MONTHS, *(m + "." for m in _MONTHS)})  # …or these
-_CONNECTORS = {"at", "on", "for", "in", "the", "of", "by", "next", "this", ","}
+_CONNECTORS = {"at", "on", "for", "in", "the", "of", "by", "next", "this", ",", "with", "and"}
 _QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "”": "”"}
 
 _TIME_PARSER = _dateutil_parser.parser()
@@ -909,6 +909,8 @@ class _Reader:
             return None
         fix = _closest(word, _TYPO_DAYS)
         prev, nxt = self.tok(j - 1), self.tok(j + 1)
+        if prev is not None and prev.low == "of":  # "the 5th of Ocotber"
+            prev = self.tok(j - 2)
         if fix is None and (_is_day_number(prev) or _is_day_number(nxt)):
             fix = _closest(word, _TYPO_MONTHS)
         if fix is None and prev is not None and prev.kind == "number":

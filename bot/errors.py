@@ -160,7 +160,7 @@ class UserMessage:
     text: str
     example: str | None = None
     request_id: str | None = None  # shown small, so an admin can find the call in Graph's logs
-    suggestion: str | None = None  # a corrected command the card offers to run ("Did you mean …?")
+    suggestion: str | None = None  # a corrected command the card offers to run ("Did you mean")
 
 
 def describe(err: BaseException) -> UserMessage:  # noqa: C901 - a flat catalogue reads best

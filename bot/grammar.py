@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil import parser as _dateutil_parser
@@ -468,7 +468,8 @@ def _small_int(digits: str) -> int | None:
 
 
 class _Reader:
-    """Walks the tokens once, left to right, filling a _Spec."""
+    """Fills a _Spec: the options before the subject left to right, then the subject and the
+    options that end the message."""
 
     def __init__(self, text: str, people: list[_Mentioned], tokens: list[_Tok],
                  locale: str | None) -> None:
@@ -544,7 +545,8 @@ class _Reader:
             if not _is_day_number(day):
                 return None
             end, year = k + 2, None
-            comma = (c := self.tok(end)) is not None and c.low == "," and _is_year(self.tok(end + 1))
+            c = self.tok(end)
+            comma = c is not None and c.low == "," and _is_year(self.tok(end + 1))
             if _is_year(self.tok(end + comma)):
                 year, end = self.tok(end + comma), end + comma + 1
             return _DateWords(end - j, None, month, day, year)
@@ -737,7 +739,6 @@ class _Reader:
             self.fail(f"“{s.date_shown}” isn't a date in {order} order, as {self.locale} "
                       "writes dates", s.example(span, written), s.example(span, written))
         self.fail(f"“{s.date_shown}” isn't a date", s.example(span, "tomorrow"))
-        raise AssertionError  # fail() raised
 
     # -- duration ----------------------------------------------------------------------------
     def set_duration(self, span: Span, kw: _Tok, value: _Tok) -> None:
@@ -918,7 +919,7 @@ class _Reader:
         return fix
 
     @staticmethod
-    def fail(reason: str, example: str, suggestion: str | None = None) -> None:
+    def fail(reason: str, example: str, suggestion: str | None = None) -> NoReturn:
         raise ParseError(reason, example, suggestion)
 
 

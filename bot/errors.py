@@ -25,12 +25,16 @@ class MeetBotError(Exception):
 # --- the command ---------------------------------------------------------------------------
 class ParseError(MeetBotError):
     """The text is a `meet` command we cannot honour. `reason` is a short user-facing phrase
-    saying what was wrong (e.g. "“25:00” is not a time of day"); `example` a correct command."""
+    saying what was wrong (e.g. "“25:00” is not a time of day"); `example` a correct command.
+    `suggestion`, when set, is the user's own command with a close correction applied ("tomorow"
+    -> "tomorrow"), checked to parse: the error card offers it as a button that runs it."""
 
-    def __init__(self, reason: str, example: str = EXAMPLE) -> None:
+    def __init__(self, reason: str, example: str = EXAMPLE,
+                 suggestion: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.example = example
+        self.suggestion = suggestion
 
 
 # --- Graph ---------------------------------------------------------------------------------
@@ -242,6 +246,7 @@ class UserMessage:
     example: str | None = None
     request_id: str | None = None  # shown small, so an admin can find the call in Graph's logs
     retry_title: str = "Try again"  # the button that repeats the command, where there is one
+    suggestion: str | None = None  # a corrected command the card offers to run ("Did you mean")
 
 
 # onlineMeeting properties (OptionRefused.refused) in the words a person uses.
@@ -285,7 +290,8 @@ def _too_many(err: TooManyInvitees) -> str:
 # Looked up along the error's class hierarchy (its __mro__): the most specific entry wins, so a
 # subclass with no entry of its own reads like its parent, whatever the order below.
 CATALOGUE: dict[type[BaseException], Describer] = {
-    ParseError: lambda err: UserMessage("I couldn't read that", f"{err.reason}.", err.example),
+    ParseError: lambda err: UserMessage("I couldn't read that", f"{err.reason}.", err.example,
+                                        suggestion=err.suggestion),
     AccessPolicyMissing: _graph(
         "Your admin needs to allow this app",
         "This bot creates meetings with an app permission, and your tenant has no Teams "

@@ -39,6 +39,7 @@ from .errors import (
     MembersUnavailable,
     NotOrganizer,
     NotRequester,
+    ParseError,
     SignInRequired,
     StorageUnavailable,
 )
@@ -151,15 +152,21 @@ class MeetBot:
                      mentions: tuple[Mention, ...] | list[Mention]) -> Command:
         """What the words ask for: the one reading of typed text, also for a resumed command."""
         return parse(text, now=datetime.now(UTC), user_time=user_time_from(time_zone),
-                     mentions=list(mentions))
+                     mentions=list(mentions), locale=locale)
 
     async def on_message(self, turn: Turn) -> None:
         inbound = turn.inbound
         if inbound.value is not None and not inbound.text.strip():
             await self.on_submit(turn)  # Action.Submit from a client without Universal Actions
             return
-        command = self.read_command(inbound.text, time_zone=inbound.time_zone,
-                                    locale=inbound.locale, mentions=inbound.mentions)
+        try:
+            command = self.read_command(inbound.text, time_zone=inbound.time_zone,
+                                        locale=inbound.locale, mentions=inbound.mentions)
+        except ParseError as err:
+            posted = await turn.reply_error(err)
+            if err.suggestion and posted:  # its "Did you mean" button may become the meeting
+                await self.records.remember_form(inbound.conversation_id, posted)
+            return
         if isinstance(command, HelpRequest):
             await turn.send(cards.help_card(command.reason))
         elif isinstance(command, SignOutRequest):
@@ -233,8 +240,8 @@ class MeetBot:
                 return
             everyone = inbound.conversation_type != "personal"
             try:
-                record: MeetingRecord | None = await self._record(meeting, inbound,
-                                                                  user_time_of(inbound))
+                record: MeetingRecord | None = await self._record(
+                    meeting, inbound, user_time_of(inbound), request=request)
             except StorageUnavailable as err:
                 # The meeting exists: its join card without buttons beats no card at all.
                 log.warning("state store unreachable, meeting card sent without buttons: %s", err)
@@ -262,12 +269,14 @@ class MeetBot:
 
     # --- records and the cards drawn from them ---------------------------------------------
     async def _record(self, meeting: Meeting, inbound: Inbound, user_time: UserTime,
-                      card_ids: tuple[str, ...] = ()) -> MeetingRecord:
+                      card_ids: tuple[str, ...] = (), *,
+                      request: MeetingRequest | None = None) -> MeetingRecord:
         record = MeetingRecord(
             ref=new_ref(), meeting=meeting, tenant_id=inbound.caller.tenant_id,
             conversation_id=inbound.conversation_id, organizer_id=meeting.organizer_id
             or inbound.caller.aad_object_id,
-            time_zone=user_time.name if user_time.known else None, card_ids=card_ids)
+            time_zone=user_time.name if user_time.known else None, card_ids=card_ids,
+            date_reading=request.date_reading if request is not None else None)
         await self.records.save(record)
         return record
 
@@ -294,7 +303,7 @@ class MeetBot:
         refresh = () if record.meeting.ended or not viewer.teams_id else (viewer.teams_id,)
         return cards.meeting_card(record.meeting, user_time, ref=record.ref,
                                   version=record.version, organizer_view=organizer,
-                                  refresh_user_ids=refresh)
+                                  refresh_user_ids=refresh, date_reading=record.date_reading)
 
     async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
         """Every message showing this meeting's card (and only those) gets the new state."""
@@ -339,7 +348,8 @@ class MeetBot:
         card_ids: tuple[str, ...] = ()
         if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
             card_ids = (inbound.reply_to_id or "",)
-        record = await self._record(meeting, inbound, user_time_of(inbound), card_ids)
+        record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
+                                    request=request)
         await self._show_everywhere(turn, record)
         return self._card(record, inbound.caller, everyone=False)
 

@@ -71,6 +71,9 @@ class MeetingRequest:
     attendees: tuple[Person, ...] = ()
     scope: AttendeeScope = AttendeeScope.NONE
     bare: bool = False  # just "meet": in a channel, the router offers the new-meeting card
+    # How an ambiguous numeric date was read ("“12/9” read as 9 December (month/day, …)"), for
+    # the card to show; None when the text named no such date.
+    date_reading: str | None = None
 
     @property
     def duration(self) -> timedelta:

@@ -65,18 +65,23 @@ def _refresh(ref: str, version: int, user_ids: Sequence[str]) -> Card:
 
 
 def meeting_card(meeting: Meeting, user_time: UserTime, *, ref: str | None = None,
-                 version: int = 0, organizer_view: bool = False, refresh_user_ids: Sequence[str] = (),
-                 now: datetime | None = None) -> CardMessage:
+                 version: int = 0, organizer_view: bool = False,
+                 refresh_user_ids: Sequence[str] = (), now: datetime | None = None,
+                 date_reading: str | None = None) -> CardMessage:
     """The card for one meeting, drawn in `user_time`'s zone.
 
     `ref` is MeetBot's record of the meeting: its buttons carry that and nothing else. Without
     one the card has only Join. `organizer_view` adds Extend / End; `refresh_user_ids` (Teams
     user MRIs, "29:…") makes Teams ask the bot for each listed user's own view (Universal
-    Actions user-specific views).
+    Actions user-specific views). `date_reading` (MeetingRequest.date_reading) says how an
+    ambiguous "12/9" was read.
     """
     subject = meeting.subject or "Teams meeting"
     times = when(meeting.start, meeting.end, user_time, now or datetime.now(UTC))
     body: list[Card] = [title(md(subject)), text(times, isSubtle=True, spacing="None")]
+    if date_reading:
+        body.append(note(md(date_reading), spacing="None"))
+        times = f"{times} · {date_reading}"
     if meeting.ended:
         body.append(_ENDED)
         summary = f"{subject} · {times} · This meeting has ended."

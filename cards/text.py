@@ -3,13 +3,16 @@ and escaping of user-typed text for Adaptive Card markdown."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from bot.models import UserTime
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _RELATIVE = {-1: "Yesterday", 0: "Today", 1: "Tomorrow"}
+# A start further ahead than this was not "now": the card spells out its date.
+_LATER = timedelta(minutes=1)
+_IN_DAYS = 14  # "In 9 days, …" up to here; later dates speak for themselves
 
 # Characters that start Adaptive Card markdown (bold, italic, links) anywhere in a line.
 _MD_ESCAPES = str.maketrans({c: "\\" + c for c in "\\*_[]`~"} | {"\r": " ", "\n": " "})
@@ -31,16 +34,32 @@ def _day(day: date, today: date) -> str:
     return text if day.year == today.year else f"{text} {day.year}"
 
 
+def _dated(day: date, today: date) -> str:
+    """"Tomorrow, Tue 1 Dec", "In 9 days, Wed 10 Dec", "Mon 4 Jan 2027"."""
+    dated = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
+    if day.year != today.year:
+        dated += f" {day.year}"
+    ahead = (day - today).days
+    relative = _RELATIVE.get(ahead) or (f"In {ahead} days" if 1 < ahead < _IN_DAYS else None)
+    return f"{relative}, {dated}" if relative else dated
+
+
 def _hm(moment: datetime) -> str:
     return f"{moment.hour:02d}:{moment.minute:02d}"
 
 
 def when(start: datetime, end: datetime, user_time: UserTime, now: datetime) -> str:
-    """"Today 14:30–15:00 (Europe/Berlin)"; the end gets its own day when it falls on another."""
+    """"Today 14:30–15:00 (Europe/Berlin)" for a meeting under way. A later start also gives
+    its date, relative first, so a misread day shows at a glance: "Tomorrow, Tue 1 Dec,
+    09:30–10:30 (Europe/Berlin)". The end gets its own day when it falls on another."""
     tz = user_time.tz
+    later = start - now > _LATER
     start, end = start.astimezone(tz), end.astimezone(tz)
     today = now.astimezone(tz).date()
-    text = f"{_day(start.date(), today)} {_hm(start)}"
+    if later:
+        text = f"{_dated(start.date(), today)}, {_hm(start)}"
+    else:
+        text = f"{_day(start.date(), today)} {_hm(start)}"
     if end.date() == start.date():
         text += f"–{_hm(end)}"
     else:

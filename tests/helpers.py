@@ -356,3 +356,11 @@ def refuses_connections(port: int) -> bool:
         return False
     except OSError:
         return True
+
+
+def of_type(card: dict, kind: str) -> list[dict]:
+    return [n for n in walk(card) if n.get("type") == kind]
+
+
+def texts(card: dict) -> list[str]:
+    return [n["text"] for n in of_type(card, "TextBlock")]

@@ -27,7 +27,8 @@ from bot.errors import (
     UserMessage,
     describe,
 )
-from bot.models import AudioConferencing, Meeting, Person, UserTime
+from bot.grammar import parse, user_time_from
+from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
 from cards import (
     CardMessage,
     actions,
@@ -37,7 +38,8 @@ from cards import (
     meeting_card,
     new_meeting_card,
 )
-from tests.helpers import walk
+from cards.actions import VERB_RUN_COMMAND
+from tests.helpers import of_type, texts, walk
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "cards/schema/adaptive-card-1.5.json").read_text())
@@ -68,14 +70,6 @@ def graph_meeting(**changes: Any) -> Meeting:
 
 
 # --- reading a card like a client ------------------------------------------------------------
-
-
-def of_type(card: dict, kind: str) -> list[dict]:
-    return [n for n in walk(card) if n.get("type") == kind]
-
-
-def texts(card: dict) -> list[str]:
-    return [n["text"] for n in of_type(card, "TextBlock")]
 
 
 def facts(card: dict) -> dict[str, str]:
@@ -121,6 +115,12 @@ ALL_CARDS = {
     "help": lambda: help_card(),
     "help-reason": lambda: help_card("I didn't recognise “hello”"),
     "error": lambda: error_card(describe(GraphThrottled(request_id="rid-1"))),
+    "error-did-you-mean": lambda: error_card(describe(ParseError(
+        "I couldn't read “tomorow”", "meet tomorrow at 9am", "meet tomorrow at 9am"))),
+    "later-with-date-reading": lambda: meeting_card(
+        graph_meeting(start=datetime(2025, 12, 9, 9, 0, tzinfo=UTC),
+                      end=datetime(2025, 12, 9, 9, 30, tzinfo=UTC)), BERLIN, now=NOW,
+        date_reading="“12/9” read as 9 December (month/day, as en-US writes dates)"),
     "consent": lambda: consent_card(describe(ConsentRequired()),
                                     admin_consent_url="https://login.microsoftonline.com/x"),
 }
@@ -150,7 +150,7 @@ def test_cards_do_not_import_botbuilder() -> None:
 def test_meeting_card_attendee_view() -> None:
     card = meeting_card(graph_meeting(), BERLIN, now=NOW).card
     assert texts(card)[0] == "Budget review"
-    assert "Today 14:30–15:00 (Europe/Berlin)" in texts(card)
+    assert "Today, Wed 5 Mar, 14:30–15:00 (Europe/Berlin)" in texts(card)  # starts in 30 min
     joins = [a for a in of_type(card, "Action.OpenUrl") if a["title"] == "Join meeting"]
     assert [a["url"] for a in joins] == [JOIN_URL]
     assert facts(card) == {"Meeting ID": "123 456 789 012", "Passcode": "hK3x9Q"}
@@ -185,23 +185,53 @@ def test_audio_without_conference_id_dials_the_bare_number() -> None:
 
 def test_unknown_time_zone_shows_utc_and_says_so() -> None:
     card = meeting_card(graph_meeting(), UserTime(), now=NOW).card
-    assert "Today 13:30–14:00 (UTC — your time zone wasn't shared)" in texts(card)
+    assert "Today, Wed 5 Mar, 13:30–14:00 (UTC — your time zone wasn't shared)" in texts(card)
 
 
 def test_times_name_the_day_relative_to_the_user() -> None:
     tokyo = UserTime(ZoneInfo("Asia/Tokyo"), "Asia/Tokyo", True)
     late = graph_meeting(start=datetime(2025, 3, 5, 14, 30, tzinfo=UTC),
                          end=datetime(2025, 3, 5, 15, 30, tzinfo=UTC))
-    assert "Today 23:30 – Tomorrow 00:30 (Asia/Tokyo)" in texts(
+    assert "Today, Wed 5 Mar, 23:30 – Tomorrow 00:30 (Asia/Tokyo)" in texts(
         meeting_card(late, tokyo, now=NOW).card)
     later = graph_meeting(start=datetime(2025, 3, 7, 8, 0, tzinfo=UTC),
                           end=datetime(2025, 3, 7, 9, 0, tzinfo=UTC))
-    assert "Fri 7 Mar 09:00–10:00 (Europe/Berlin)" in texts(
+    assert "In 2 days, Fri 7 Mar, 09:00–10:00 (Europe/Berlin)" in texts(
         meeting_card(later, BERLIN, now=NOW).card)
     next_year = graph_meeting(start=datetime(2026, 1, 2, 8, 0, tzinfo=UTC),
                               end=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
-    assert "Fri 2 Jan 2026 09:00–10:00 (Europe/Berlin)" in texts(
+    assert "Fri 2 Jan 2026, 09:00–10:00 (Europe/Berlin)" in texts(
         meeting_card(next_year, BERLIN, now=NOW).card)
+
+
+def test_a_meeting_under_way_shows_the_time_without_the_date() -> None:
+    started = graph_meeting(start=NOW - timedelta(seconds=20), end=NOW + timedelta(minutes=30))
+    assert "Today 13:59–14:30 (Europe/Berlin)" in texts(meeting_card(started, BERLIN, now=NOW).card)
+
+
+def test_a_later_start_says_its_day_on_the_card_and_in_the_summary() -> None:
+    """What the grammar read ("tomorrow 9:30 for 1h") is what the card says, relative first."""
+    now = datetime(2025, 11, 30, 12, 0, tzinfo=UTC)  # Sunday 13:00 in Berlin
+    req = parse("meet tomorrow 9:30 for 1h about planning", now=now,
+                user_time=user_time_from("Europe/Berlin"))
+    assert isinstance(req, MeetingRequest)
+    msg = meeting_card(graph_meeting(start=req.start.astimezone(UTC),
+                                     end=req.end.astimezone(UTC)), BERLIN, now=now)
+    assert "Tomorrow, Mon 1 Dec, 09:30–10:30 (Europe/Berlin)" in texts(msg.card)
+    assert "Tomorrow, Mon 1 Dec, 09:30–10:30 (Europe/Berlin)" in msg.summary
+
+
+def test_an_ambiguous_numeric_date_says_how_it_was_read() -> None:
+    now = datetime(2025, 11, 30, 12, 0, tzinfo=UTC)
+    req = parse("meet 12/9 at 10am", now=now, user_time=user_time_from("Europe/Berlin"),
+                locale="en-US")
+    assert isinstance(req, MeetingRequest) and req.date_reading
+    msg = meeting_card(graph_meeting(start=req.start.astimezone(UTC),
+                                     end=req.end.astimezone(UTC)), BERLIN, now=now,
+                       date_reading=req.date_reading)
+    assert "In 9 days, Tue 9 Dec, 10:00–10:30 (Europe/Berlin)" in texts(msg.card)
+    assert any("“12/9” read as 9 December (month/day" in t for t in texts(msg.card))
+    assert "read as 9 December" in msg.summary
 
 
 def test_ended_meeting_has_no_join_or_buttons() -> None:
@@ -344,7 +374,9 @@ def test_help_card_lists_the_grammar_and_leads_with_the_reason() -> None:
     card = help_card().card
     shown = " ".join(texts(card))
     for example in ("meet", "meet now 30m about budget review",
-                    "meet tomorrow 9:30 for 1h about planning with @Ana", "meet at 3pm",
+                    "meet tomorrow 9:30 for 1h about planning with @Ana",
+                    "meet on Dec 9 at 10am about roadmap", "meeting", "new meeting",
+                    "start a meeting", "schedule a meeting", "set up a meeting", "meet at 3pm",
                     "meet in 10 min for 20 min about X", "meet with everyone about all hands",
                     "sign out", "help"):
         assert f"**{example}**" in shown
@@ -364,6 +396,30 @@ def test_error_card_shows_title_text_example_and_request_id() -> None:
     assert "`" not in msg.summary and "rid-9" not in msg.summary
     plain = error_card(UserMessage("Teams is busy right now", "Try again in a minute."))
     assert not any(t.startswith(("Try:", "Request ID")) for t in texts(plain.card))
+
+
+def test_a_typo_gets_did_you_mean_and_a_button_that_runs_the_corrected_command() -> None:
+    now, berlin = datetime(2025, 11, 30, 12, 0, tzinfo=UTC), user_time_from("Europe/Berlin")
+    with pytest.raises(ParseError) as caught:
+        parse("meet tomorow at 9 about standup", now=now, user_time=berlin)
+    msg = error_card(describe(caught.value))
+    assert "Did you mean **meet tomorrow at 9am about standup**?" in texts(msg.card)
+    assert not any(t.startswith("Try:") for t in texts(msg.card))
+    assert "Did you mean: meet tomorrow at 9am about standup?" in msg.summary
+    [button] = of_type(msg.card, "Action.Execute")
+    assert button["verb"] == VERB_RUN_COMMAND == "command.run"
+    assert button["data"] == {"verb": "command.run", "text": "meet tomorrow at 9am about standup"}
+    assert button["fallback"]["data"] == button["data"]  # older clients: Action.Submit
+    # What the button runs is a meeting at the time the user typed, read as they meant it.
+    rerun = parse(button["data"]["text"], now=now, user_time=berlin)
+    assert isinstance(rerun, MeetingRequest) and rerun.subject == "standup"
+    assert rerun.start.strftime("%Y-%m-%d %H:%M") == "2025-12-01 09:00"
+
+
+def test_did_you_mean_escapes_markdown_in_the_users_words() -> None:
+    msg = error_card(UserMessage("I couldn't read that", "x.", "meet [x](y) *b*",
+                                 suggestion="meet [x](y) *b*"))
+    assert "Did you mean **meet \\[x\\](y) \\*b\\***?" in texts(msg.card)
 
 
 def test_consent_card_offers_the_admin_link_only_when_there_is_one() -> None:

@@ -18,6 +18,8 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY app.py ./
 COPY bot/ bot/
 COPY cards/ cards/
+# The message catalogues (gettext .po), read at start-up.
+COPY locales/ locales/
 # Demo mode (no MicrosoftAppId) starts the Graph simulator from here.
 COPY localcloud/ localcloud/
 

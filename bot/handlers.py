@@ -44,8 +44,10 @@ from .errors import (
     StorageUnavailable,
 )
 from .grammar import Mention, parse, user_time_from
+from .i18n import Translator, translator
 from .members import Members, resolve_attendees
 from .models import (
+    DEFAULT_SUBJECT,
     AttendeeScope,
     Caller,
     Command,
@@ -137,6 +139,18 @@ def user_time_of(inbound: Inbound, fallback: str | None = None) -> UserTime:
     return user_time_from(inbound.time_zone or fallback)
 
 
+def tr_of(inbound: Inbound) -> Translator:
+    """The language and formats of the person behind this activity."""
+    return translator(inbound.locale)
+
+
+def _in_language(request: MeetingRequest, tr: Translator) -> MeetingRequest:
+    """A meeting without a subject is named in the asker's language ("Kurze Besprechung")."""
+    if request.subject_given:
+        return request
+    return replace(request, subject=tr.gettext(DEFAULT_SUBJECT))
+
+
 class MeetBot:
     def __init__(self, service: MeetingService, records: Records, *, ack_after: float = 5.0,
                  on_reply_lost: Callable[[], None] | None = None) -> None:
@@ -167,11 +181,12 @@ class MeetBot:
             if err.suggestion and posted:  # its "Did you mean" button may become the meeting
                 await self.records.remember_form(inbound.conversation_id, posted)
             return
+        _ = tr_of(inbound).gettext
         if isinstance(command, HelpRequest):
-            await turn.send(cards.help_card(command.reason))
+            await turn.send(cards.help_card(command.reason, tr=tr_of(inbound)))
         elif isinstance(command, SignOutRequest):
             await self.service.broker.sign_out(user_key(inbound.caller))
-            await turn.say("You're signed out. I'll ask you to sign in next time.")
+            await turn.say(_("You're signed out. I'll ask you to sign in next time."))
         elif isinstance(command, MeetingRequest):
             if command.bare and inbound.conversation_type == "channel":
                 # In a channel a bare "meet" offers the form: length, subject, one click.
@@ -180,7 +195,7 @@ class MeetBot:
             await self.meet(turn, command)
 
     async def send_form(self, turn: Turn, msg: cards.CardMessage | None = None) -> None:
-        posted = await turn.send(msg or cards.new_meeting_card())
+        posted = await turn.send(msg or cards.new_meeting_card(tr=tr_of(turn.inbound)))
         if posted:
             await self.records.remember_form(turn.inbound.conversation_id, posted)
 
@@ -190,6 +205,7 @@ class MeetBot:
         delivers it. Teams gives up on a turn after ~15 s and redelivers it: when Graph is slow
         the turn returns after `ack_after` and the card follows from a supervised task."""
         inbound = turn.inbound
+        request = _in_language(request, tr_of(inbound))
         delivery = await self.records.claim(inbound.channel_id, inbound.conversation_id,
                                             key or inbound.activity_id)
         if delivery is None:
@@ -247,7 +263,8 @@ class MeetBot:
                 log.warning("state store unreachable, meeting card sent without buttons: %s", err)
                 record = None
             if record is None:
-                await turn.send(cards.meeting_card(meeting, user_time_of(inbound)))
+                await turn.send(cards.meeting_card(meeting, user_time_of(inbound),
+                                                   tr=tr_of(inbound)))
             else:
                 posted = await turn.send(self._card(record, caller, everyone=everyone))
                 if posted:
@@ -276,7 +293,8 @@ class MeetBot:
             conversation_id=inbound.conversation_id, organizer_id=meeting.organizer_id
             or inbound.caller.aad_object_id,
             time_zone=user_time.name if user_time.known else None, card_ids=card_ids,
-            date_reading=request.date_reading if request is not None else None)
+            date_reading=request.date_reading if request is not None else None,
+            locale=inbound.locale)
         await self.records.save(record)
         return record
 
@@ -295,18 +313,23 @@ class MeetBot:
 
     @staticmethod
     def _card(record: MeetingRecord, viewer: Caller, *, everyone: bool,
-              user_time: UserTime | None = None) -> cards.CardMessage:
+              user_time: UserTime | None = None,
+              tr: Translator | None = None) -> cards.CardMessage:
         """The organizer sees Extend / End; everyone else the join view. A card for a whole
-        chat is the join view with a refresh, so the organizer's client redraws it as theirs."""
+        chat is the join view with a refresh, so the organizer's client redraws it as theirs.
+        It speaks the language of the person who asked (the record's), or `tr`'s: one
+        person's own view is in their language."""
         organizer = record.is_organizer(viewer) and not everyone
         user_time = user_time or user_time_from(record.time_zone)
         refresh = () if record.meeting.ended or not viewer.teams_id else (viewer.teams_id,)
         return cards.meeting_card(record.meeting, user_time, ref=record.ref,
                                   version=record.version, organizer_view=organizer,
-                                  refresh_user_ids=refresh, date_reading=record.date_reading)
+                                  refresh_user_ids=refresh, date_reading=record.date_reading,
+                                  tr=tr or translator(record.locale))
 
     async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
-        """Every message showing this meeting's card (and only those) gets the new state."""
+        """Every message showing this meeting's card (and only those) gets the new state, in
+        the language of the person who asked for the meeting."""
         shared = self._card(record, turn.inbound.caller, everyone=True)
         for activity_id in record.card_ids:
             try:
@@ -342,6 +365,7 @@ class MeetBot:
         you mean"): that message becomes the meeting's card for everyone, if it is one MeetBot
         recorded in this conversation."""
         inbound = turn.inbound
+        request = _in_language(request, tr_of(inbound))
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
                                             activity_id=key)
@@ -351,7 +375,7 @@ class MeetBot:
         record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
                                     request=request)
         await self._show_everywhere(turn, record)
-        return self._card(record, inbound.caller, everyone=False)
+        return self._card(record, inbound.caller, everyone=False, tr=tr_of(inbound))
 
     @on_verb(actions.VERB_CREATE)
     async def _create(self, turn: Turn, form: CreateFromForm) -> cards.CardMessage:
@@ -379,7 +403,7 @@ class MeetBot:
         command = self.read_command(run.text, time_zone=inbound.time_zone,
                                     locale=inbound.locale, mentions=())
         if not isinstance(command, MeetingRequest):
-            return cards.help_card(getattr(command, "reason", None))
+            return cards.help_card(getattr(command, "reason", None), tr=tr_of(inbound))
         key = click_key(inbound.reply_to_id or inbound.activity_id, run.text)
         return await self._created_by_click(turn, command, key)
 
@@ -387,7 +411,8 @@ class MeetBot:
     async def _refresh(self, turn: Turn, action: OnMeeting) -> cards.CardMessage:
         record = await self._authorised(turn.inbound, action.ref)
         return self._card(record, turn.inbound.caller, everyone=False,
-                          user_time=user_time_of(turn.inbound, record.time_zone))
+                          user_time=user_time_of(turn.inbound, record.time_zone),
+                          tr=tr_of(turn.inbound))
 
     @on_verb(actions.VERB_EXTEND)
     @on_verb(actions.VERB_END)
@@ -411,7 +436,7 @@ class MeetBot:
                 await self.records.save(latest)
         await self._show_everywhere(turn, latest)
         return self._card(latest, caller, everyone=False,
-                          user_time=user_time_of(inbound, latest.time_zone))
+                          user_time=user_time_of(inbound, latest.time_zone), tr=tr_of(inbound))
 
     # --- sign-in -------------------------------------------------------------------------
     async def on_token_exchange(self, turn: Turn, exchange_id: Any, token: Any) -> ExchangeResult:
@@ -438,7 +463,8 @@ class MeetBot:
         inbound = turn.inbound
         pending = await self.records.take_pending(inbound.caller)
         if pending is None:
-            await turn.say("You're signed in. Type `meet` to start a meeting.")
+            _ = tr_of(inbound).gettext
+            await turn.say(_("You're signed in. Type `meet` to start a meeting."))
             return
         mentions = tuple(Mention(text, Person(name=name, teams_id=teams_id,
                                               aad_object_id=aad), is_bot)
@@ -457,13 +483,14 @@ class MeetBot:
         # The magic-code fallback and client-side SSO failures (e.g. resourcematchfailed):
         # tell the user plainly instead of ignoring them.
         log.warning("sign-in fallback invoke (%s)", str(reason)[:64])
-        await turn.say("Sign-in didn't finish in Teams. Please try again; if it keeps failing, "
-                       "ask your admin to check the app's single sign-on set-up.")
+        _ = tr_of(turn.inbound).gettext
+        await turn.say(_("Sign-in didn't finish in Teams. Please try again; if it keeps "
+                         "failing, ask your admin to check the app's single sign-on set-up."))
 
     # --- compose-box action (message extension "createMeeting") ---------------------------
     @staticmethod
-    def compose_form(subject: str) -> cards.CardMessage:
-        return cards.new_meeting_card(subject=subject)
+    def compose_form(subject: str, locale: str | None) -> cards.CardMessage:
+        return cards.new_meeting_card(subject=subject, tr=translator(locale))
 
     async def on_compose_submit(self, turn: Turn, data: Any) -> tuple[cards.CardMessage, str]:
         """The meeting card the user inserts into their message, and its subject."""
@@ -471,7 +498,9 @@ class MeetBot:
         _, form = read_action({"verb": actions.VERB_CREATE, **(data if isinstance(data, dict)
                                                                else {})})
         assert isinstance(form, CreateFromForm)
-        request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
+        request = _in_language(request_from_form(form, now=datetime.now(UTC),
+                                                 user_time=user_time_of(inbound)),
+                               tr_of(inbound))
         meeting = await self.service.create(
             inbound.caller, request, conversation_id=inbound.conversation_id,
             activity_id=click_key(inbound.activity_id, form.minutes, form.subject))

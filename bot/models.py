@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 
+from .i18n import N_
+
 UTC = UTC
 
-DEFAULT_SUBJECT = "Quick meeting"
+# The subject when none was given, in the asker's language (bot/handlers.py translates it).
+DEFAULT_SUBJECT = N_("Quick meeting")
 # Exchange limits an item subject to 255 characters; leave room for the router's decorations.
 # Longer subjects are refused, not trimmed: a pasted paragraph is almost always a mistake, and
 # a silently cut title would only be noticed in the meeting itself.

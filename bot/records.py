@@ -85,6 +85,9 @@ class MeetingRecord:
     card_ids: tuple[str, ...] = ()
     version: int = 0  # +1 on every change: a card drawn from an older version is stale
     date_reading: str | None = None  # how an ambiguous numeric date was read, for the card
+    # The Teams locale of the person who asked: the card everyone in the conversation sees
+    # speaks their language, also when someone else's click redraws it.
+    locale: str | None = None
 
     def is_seen_from(self, caller: Caller, conversation_id: str) -> bool:
         return (caller.tenant_id.lower() == self.tenant_id.lower()
@@ -298,7 +301,7 @@ class Records:
         body = {"meeting": _meeting_json(record.meeting), "tenant": record.tenant_id,
                 "conversation": record.conversation_id, "organizer": record.organizer_id,
                 "tz": record.time_zone, "cards": list(record.card_ids[-MAX_CARD_IDS:]),
-                "v": record.version, "reading": record.date_reading}
+                "v": record.version, "reading": record.date_reading, "locale": record.locale}
         await self.store.set("record:" + record.ref, json.dumps(body).encode(),
                              ttl=_record_ttl(record.meeting))
 
@@ -312,7 +315,8 @@ class Records:
         return MeetingRecord(ref=ref, meeting=_meeting_from(d["meeting"]), tenant_id=d["tenant"],
                              conversation_id=d["conversation"], organizer_id=d["organizer"],
                              time_zone=d.get("tz"), card_ids=tuple(d.get("cards", ())),
-                             version=d.get("v", 0), date_reading=d.get("reading"))
+                             version=d.get("v", 0), date_reading=d.get("reading"),
+                             locale=d.get("locale"))
 
     async def add_card(self, ref: str, activity_id: str) -> None:
         """A message now shows this meeting's card (under the meeting's lock: read-modify-write)."""

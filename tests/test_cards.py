@@ -28,6 +28,7 @@ from bot.errors import (
     describe,
 )
 from bot.grammar import parse, user_time_from
+from bot.i18n import translator
 from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
 from cards import (
     CardMessage,
@@ -103,32 +104,70 @@ def assert_valid(msg: CardMessage) -> None:
 
 
 ALL_CARDS = {
-    "attendee": lambda: meeting_card(graph_meeting(), BERLIN, now=NOW),
-    "organizer": lambda: meeting_card(graph_meeting(), BERLIN, organizer_view=True,
-                                      refresh_user_ids=["29:1abc"], now=NOW),
-    "no-audio-no-passcode-utc": lambda: meeting_card(
-        graph_meeting(audio=None, passcode=None), UserTime(), now=NOW),
-    "ended": lambda: meeting_card(graph_meeting(ended=True), BERLIN, now=NOW),
-    "invited": lambda: meeting_card(graph_meeting(
-        attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited"), BERLIN, now=NOW),
-    "new-meeting": lambda: new_meeting_card(default_minutes=15),
-    "help": lambda: help_card(),
-    "help-reason": lambda: help_card("I didn't recognise “hello”"),
-    "error": lambda: error_card(describe(GraphThrottled(request_id="rid-1"))),
-    "error-did-you-mean": lambda: error_card(describe(ParseError(
-        "I couldn't read “tomorow”", "meet tomorrow at 9am", "meet tomorrow at 9am"))),
-    "later-with-date-reading": lambda: meeting_card(
+    "attendee": lambda tr: meeting_card(graph_meeting(), BERLIN, now=NOW, tr=tr),
+    "organizer": lambda tr: meeting_card(graph_meeting(), BERLIN, ref=REF, organizer_view=True,
+                                         refresh_user_ids=["29:1abc"], now=NOW, tr=tr),
+    "no-audio-no-passcode-utc": lambda tr: meeting_card(
+        graph_meeting(audio=None, passcode=None), UserTime(), now=NOW, tr=tr),
+    "ended": lambda tr: meeting_card(graph_meeting(ended=True), BERLIN, now=NOW, tr=tr),
+    "invited": lambda tr: meeting_card(graph_meeting(
+        attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited"), BERLIN, now=NOW,
+        tr=tr),
+    "invited-many": lambda tr: meeting_card(graph_meeting(
+        attendees=tuple(Person(n) for n in "ABCDE"), lobby_scope="organization"), BERLIN,
+        now=NOW, tr=tr),
+    "new-meeting": lambda tr: new_meeting_card(default_minutes=15, tr=tr),
+    "help": lambda tr: help_card(tr=tr),
+    "help-reason": lambda tr: help_card("I didn't recognise “hello”", tr=tr),
+    "error": lambda tr: error_card(describe(GraphThrottled(request_id="rid-1"), tr),
+                                   retry=actions.retry_data(REF), tr=tr),
+    "error-did-you-mean": lambda tr: error_card(describe(ParseError(
+        "I couldn't read “tomorow”", "meet tomorrow at 9am", "meet tomorrow at 9am"), tr), tr=tr),
+    "later-with-date-reading": lambda tr: meeting_card(
         graph_meeting(start=datetime(2025, 12, 9, 9, 0, tzinfo=UTC),
                       end=datetime(2025, 12, 9, 9, 30, tzinfo=UTC)), BERLIN, now=NOW,
-        date_reading="“12/9” read as 9 December (month/day, as en-US writes dates)"),
-    "consent": lambda: consent_card(describe(ConsentRequired()),
-                                    admin_consent_url="https://login.microsoftonline.com/x"),
+        date_reading="“12/9” read as 9 December (month/day, as en-US writes dates)", tr=tr),
+    "consent": lambda tr: consent_card(describe(ConsentRequired(
+        admin_consent_url="https://login.microsoftonline.com/x"), tr),
+        admin_consent_url="https://login.microsoftonline.com/x", tr=tr),
 }
+# No locale (MeetBot's own English), and each language MeetBot speaks.
+LOCALES = [None, "en-US", "de-DE", "fr-FR", "es-ES"]
 
 
+@pytest.mark.parametrize("locale", LOCALES, ids=str)
 @pytest.mark.parametrize("name", ALL_CARDS)
-def test_every_card_is_valid_adaptive_card_1_5(name: str) -> None:
-    assert_valid(ALL_CARDS[name]())
+def test_every_card_is_valid_adaptive_card_1_5(name: str, locale: str | None) -> None:
+    assert_valid(ALL_CARDS[name](translator(locale)))
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "fr-FR", "es-ES"])
+def test_every_card_speaks_the_language_of_its_locale(locale: str) -> None:
+    """No English sentence left in a German, French or Spanish card: every text block, label,
+    choice and button title differs from the English card's, except the user's own words
+    (subjects, the grammar's reasons, which are its own to translate) and numbers."""
+    theirs = {"Budget review", "I didn't recognise “hello”", "I couldn't read “tomorow”.",
+              "“12/9” read as 9 December (month/day, as en-US writes dates)"}
+    for name, build in ALL_CARDS.items():
+        english, local = build(translator(None)), build(translator(locale))
+        same = (_words(english.card) & _words(local.card)) - theirs
+        assert not same, (name, same)
+        assert local.summary != english.summary, name
+
+
+_LINK = re.compile(r"\[[^\]]*\]\([^)]*\)")  # a markdown link: a number or URL, not words
+
+
+def _words(card: dict) -> set[str]:
+    """What a person reads on a card, less links and numbers: texts, fact titles, labels,
+    placeholders, choices, button titles."""
+    found = set(texts(card))
+    for node in walk(card):
+        for key in ("title", "label", "placeholder", "errorMessage"):
+            if isinstance(node.get(key), str):
+                found.add(node[key])
+    words = {_LINK.sub("", w).strip(" ·") for w in found}
+    return {w for w in words if w and not w[:1].isdigit()}
 
 
 def test_the_schema_rejects_what_teams_would_drop() -> None:

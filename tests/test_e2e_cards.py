@@ -130,7 +130,7 @@ async def test_extend_once_even_when_clicked_twice_and_every_copy_updates(demo_b
     data = shared["refresh"]["action"]["data"]
     assert set(data) == {"verb", "ref", "v"} and data["v"] == 1  # drawn from the new version
     end = graph_time(after["endDateTime"]).astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"–{end:%H:%M}" in card_text(shared)
+    assert f"{end:%-I:%M}\u202f{end:%p}" in card_text(shared)  # en-US: a 12-hour clock
 
 
 async def test_someone_else_cannot_extend_or_end(demo_bot, connector):

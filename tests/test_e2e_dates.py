@@ -44,9 +44,11 @@ async def test_a_typed_date_makes_the_meeting_at_that_time_in_the_users_zone(dem
     assert (start.date(), start.hour, start.minute) == (day, 10, 0)  # 10:00 Berlin time, DST or not
     assert _graph_time(meeting["endDateTime"]) - _graph_time(meeting["startDateTime"]) \
         == timedelta(minutes=30)
-    # The card spells the day out, so a misread date would show at a glance.
-    spelled = f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}")
-    assert any(f"{spelled}, 10:00–10:30 (Europe/Berlin)" in t for t in texts(card))
+    # The card spells the day out, so a misread date would show at a glance; en-US (the
+    # activity's locale) writes it month first, on a 12-hour clock (CLDR).
+    spelled = f"{day:%a}, {day:%b} {day.day}" + ("" if day.year == today.year else f", {day.year}")
+    assert any(f"{spelled}, 10:00\u2009–\u200910:30\u202fAM (Europe/Berlin)" in t
+               for t in texts(card))
 
 
 async def test_a_trailing_length_and_a_new_verb_over_http(demo_bot, connector):

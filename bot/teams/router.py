@@ -18,7 +18,8 @@ from msrest.exceptions import DeserializationError
 import cards
 from bot.errors import MeetBotError, TenantNotAllowed
 from bot.grammar import Mention
-from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity
+from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity, tr_of
+from bot.i18n import translator
 from bot.members import Members
 from bot.models import Caller, Person
 
@@ -115,15 +116,14 @@ class TeamsTurn:
     async def ask_to_sign_in(self) -> None:
         router = self._router
         await self._context.send_activity(replies.signin_card(
-            text="Sign in so I can create Teams meetings as you.",
             connection_name=router.connection_name,
             signin_url=f"{router.signin_url}?tenant={self.inbound.caller.tenant_id}",
-            sso_resource=router.sso_resource))
+            sso_resource=router.sso_resource, tr=tr_of(self.inbound)))
 
     async def reply_error(self, err: MeetBotError, *, retry_ref: str | None = None) -> str | None:
         replies.log_refusal(err, self.inbound.activity_id, self.inbound.conversation_id)
         retry = cards.actions.retry_data(retry_ref) if retry_ref else None
-        reply = replies.error_reply(err, None, retry=retry)
+        reply = replies.error_reply(err, None, retry=retry, tr=tr_of(self.inbound))
         assert isinstance(reply, Activity)
         sent = await self._context.send_activity(reply)
         return sent.id if sent is not None else None
@@ -179,11 +179,12 @@ class TeamsRouter(TeamsActivityHandler):
         err = TenantNotAllowed(f"tenant {inbound.caller.tenant_id} not in ALLOWED_TENANTS")
         replies.log_refusal(err, inbound.activity_id, inbound.conversation_id)
         activity = context.activity
+        tr = tr_of(inbound)
         if activity.type == ActivityTypes.invoke:
-            reply = replies.error_reply(err, activity.name or "")
+            reply = replies.error_reply(err, activity.name or "", tr=tr)
             await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=reply))
         elif activity.type == ActivityTypes.message:
-            await context.send_activity(replies.error_reply(err, None))
+            await context.send_activity(replies.error_reply(err, None, tr=tr))
 
     # --- messages -------------------------------------------------------------------------
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -208,7 +209,7 @@ class TeamsRouter(TeamsActivityHandler):
             return await handler(self, turn)
         except MeetBotError as err:
             replies.log_refusal(err, turn.inbound.activity_id, turn.inbound.conversation_id)
-            reply = replies.error_reply(err, name)
+            reply = replies.error_reply(err, name, tr=tr_of(turn.inbound))
             assert isinstance(reply, InvokeResponse)
             return reply
 
@@ -240,8 +241,10 @@ class TeamsRouter(TeamsActivityHandler):
     @invoke("composeExtension/fetchTask")
     async def _compose_fetch(self, turn: TeamsTurn) -> InvokeResponse:
         value = turn.inbound.value if isinstance(turn.inbound.value, dict) else {}
-        form = self.bot.compose_form(_message_text(value.get("messagePayload")))
-        return replies.compose_form(form, "Create meeting")
+        form = self.bot.compose_form(_message_text(value.get("messagePayload")),
+                                     turn.inbound.locale)
+        _ = tr_of(turn.inbound).gettext
+        return replies.compose_form(form, _("Create meeting"))
 
     @invoke("composeExtension/submitAction")
     async def _compose_submit(self, turn: TeamsTurn) -> InvokeResponse:
@@ -265,7 +268,10 @@ class TeamsRouter(TeamsActivityHandler):
         replies.log_refusal(error, activity.id,
                             activity.conversation.id if activity.conversation else None)
         is_invoke = activity.type == ActivityTypes.invoke
-        reply = replies.error_reply(error, (activity.name or "") if is_invoke else None)
+        # The activity may be what failed to read: its locale is only taken if it is a string.
+        locale = activity.locale if isinstance(activity.locale, str) else None
+        reply = replies.error_reply(error, (activity.name or "") if is_invoke else None,
+                                    tr=translator(locale))
         try:
             if isinstance(reply, InvokeResponse):
                 await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,

@@ -64,6 +64,7 @@ class User:
     aad_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     teams_id: str = field(default_factory=lambda: f"29:{uuid.uuid4().hex}")
     tenant_id: str = TENANT
+    locale: str = "en-US"  # their Teams language: activity.locale and clientInfo.locale
 
 
 def message(text: str, *, service_url: str, user: User | None = None, kind: str = "personal",
@@ -83,8 +84,8 @@ def message(text: str, *, service_url: str, user: User | None = None, kind: str 
         "conversation": {"id": conv, "conversationType": kind, "tenantId": user.tenant_id,
                          **({"isGroup": True} if kind != "personal" else {})},
         "recipient": {"id": "28:meetbot", "name": "MeetBot"},
-        "text": text, "textFormat": "plain", "locale": "en-US",
-        "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web",
+        "text": text, "textFormat": "plain", "locale": user.locale,
+        "entities": [{"type": "clientInfo", "locale": user.locale, "platform": "Web",
                       **({"timezone": timezone_name} if timezone_name else {})}]
         + (mentions or []),
         "channelData": {"tenant": {"id": user.tenant_id}},

@@ -312,3 +312,14 @@ def test_a_grammar_refusal_is_rendered_from_its_template_in_the_users_language(
     # No template: the reason as the grammar wrote it; in English, unchanged.
     assert describe(_parse_error("as written", None), de).text == "as written."
     assert describe(err).title == "I couldn't read that"
+
+
+# --- what fits ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("locale", [None, "de-DE", "fr-FR", "es-ES"])
+def test_the_organizers_three_buttons_fit_one_row(locale: str | None) -> None:
+    """Join, Extend and End share one row. Rendered with the Adaptive Cards JS renderer under
+    Teams' host config, 50 characters of titles fit a 500 px card; longer ones are cut off
+    ("Besprechung beitreten · Um 15 Min. verlängern · Besprechung beenden" was)."""
+    _ = translator(locale).gettext
+    titles = [_("Join meeting"), _("Extend {minutes} min").format(minutes=15), _("End meeting")]
+    assert sum(map(len, titles)) <= 50, titles

@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from gettext import c2py
 from pathlib import Path
 
@@ -97,9 +97,9 @@ _CATALOGUES = _load()
 
 
 # --- dates, times and numbers ----------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Formats:
-    """One locale's CLDR patterns, looked up once."""
+    """One locale's CLDR patterns, looked up once (one object per locale: compared by identity)."""
 
     locale: Locale
     day: str  # weekday, day and month: "EEE d MMM", "E, d. MMM"
@@ -166,19 +166,15 @@ class Translator:
 
     def day(self, value: date, *, year: bool = False) -> str:
         """Weekday, day and month the local way: "Tue 1 Dec", "Di., 1. Dez.", "mar, 1 dic"."""
-        f = self.formats
-        return format_date(value, f.day_year if year else f.day, locale=f.locale)
+        return _day(self.formats, value, year)
 
     def time(self, moment: datetime) -> str:
         """A time of day in the locale's clock: "09:30", "9:30 AM"."""
-        return format_time(moment, self.formats.clock, locale=self.formats.locale)
+        return _clock(self.formats, _minute(moment))
 
     def time_range(self, start: datetime, end: datetime) -> str:
         """Two times of one day: "09:30–10:30", "9:30 – 10:30 AM", "09:30–10:30 Uhr"."""
-        f = self.formats
-        if f.interval is None:
-            return f"{self.time(start)}–{self.time(end)}"
-        return format_interval(start, end, f.interval, locale=f.locale)
+        return _clock_range(self.formats, _minute(start), _minute(end))
 
     def number(self, n: int) -> str:
         """A count with the locale's grouping: "1,000", "1.000"."""
@@ -192,6 +188,29 @@ def translator(locale: object) -> Translator:
     tag = locale.replace("-", "_") if isinstance(locale, str) and len(locale) <= 35 and \
         _TAG.match(locale) else None
     return _translator(tag)
+
+
+# Formatting through Babel costs tens of microseconds a call; a card shows few distinct days and
+# times, so each is formatted once per locale. The patterns show hours and minutes only.
+def _minute(moment: datetime) -> time:
+    return time(moment.hour, moment.minute)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day(formats: _Formats, value: date, year: bool) -> str:
+    return format_date(value, formats.day_year if year else formats.day, locale=formats.locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clock(formats: _Formats, at: time) -> str:
+    return format_time(at, formats.clock, locale=formats.locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clock_range(formats: _Formats, start: time, end: time) -> str:
+    if formats.interval is None:
+        return f"{_clock(formats, start)}–{_clock(formats, end)}"
+    return format_interval(start, end, formats.interval, locale=formats.locale)
 
 
 @functools.lru_cache(maxsize=256)

@@ -181,13 +181,17 @@ class Translator:
         return format_decimal(n, locale=self.formats.locale)
 
 
+def locale_tag(value: object) -> str | None:
+    """The client's locale if it is one (a short BCP 47 tag), else None: what MeetBot keeps."""
+    return value if isinstance(value, str) and len(value) <= 35 and _TAG.match(value) else None
+
+
 def translator(locale: object) -> Translator:
     """The translator for an activity's locale, made once per locale (a dict hit per turn).
     The locale is what the client sent: anything that is not a BCP 47 tag reads as no
     locale, in English."""
-    tag = locale.replace("-", "_") if isinstance(locale, str) and len(locale) <= 35 and \
-        _TAG.match(locale) else None
-    return _translator(tag)
+    tag = locale_tag(locale)
+    return _translator(tag.replace("-", "_") if tag else None)
 
 
 # Formatting through Babel costs tens of microseconds a call; a card shows few distinct days and

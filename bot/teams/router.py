@@ -19,7 +19,7 @@ import cards
 from bot.errors import MeetBotError, TenantNotAllowed
 from bot.grammar import Mention
 from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity, tr_of
-from bot.i18n import translator
+from bot.i18n import locale_tag, translator
 from bot.members import Members
 from bot.models import Caller, Person
 
@@ -85,7 +85,7 @@ def read_inbound(activity: Activity, *, demo: bool) -> Inbound:
         caller=Caller(tenant_id=tenant, aad_object_id=oid,
                       name=(sender.name or "") if sender else "", teams_id=teams_id),
         team_id=team.get("id"), text=activity.text or "", time_zone=_time_zone(activity),
-        locale=activity.locale, mentions=_mentions(activity) if activity.text else (),
+        locale=locale_tag(activity.locale), mentions=_mentions(activity) if activity.text else (),
         value=activity.value, reply_to_id=activity.reply_to_id)
 
 
@@ -268,10 +268,8 @@ class TeamsRouter(TeamsActivityHandler):
         replies.log_refusal(error, activity.id,
                             activity.conversation.id if activity.conversation else None)
         is_invoke = activity.type == ActivityTypes.invoke
-        # The activity may be what failed to read: its locale is only taken if it is a string.
-        locale = activity.locale if isinstance(activity.locale, str) else None
         reply = replies.error_reply(error, (activity.name or "") if is_invoke else None,
-                                    tr=translator(locale))
+                                    tr=translator(activity.locale))
         try:
             if isinstance(reply, InvokeResponse):
                 await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,

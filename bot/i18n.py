@@ -1,7 +1,8 @@
 """The user's language: MeetBot's words from gettext catalogues, dates and times from CLDR.
 
 Teams sends every activity with the user's locale (`activity.locale`, BCP 47: "de-DE",
-"fr-CA"). `translator(locale)` is what that person reads: the words of one of LANGUAGES
+"fr-CA"; *Localize your app*, "Handle localized text submissions from your users",
+https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/apps-localization). `translator(locale)` is what that person reads: the words of one of LANGUAGES
 (a regional variant speaks its language; anything else gets English) and the date, time and
 number formats of the full locale from CLDR through Babel (en-US 12-hour, en-GB 24-hour,
 "Di., 1. Dez."). Without a locale, MeetBot's own English format ("Tue 1 Dec, 09:30").

@@ -256,7 +256,8 @@ def _resolve(manifest: Mapping[str, Any], key: str) -> Any:
 
 
 def localization_problems(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> list[str]:
-    """Each additional language's file (*Localize your app*, Teams docs): in the package, valid
+    """Each additional language's file (*Localize your app*,
+    https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/apps-localization): in the package, valid
     against the official localization schema of the manifest's version (which must be the same
     in both files), every key naming a string the manifest has, no placeholder left."""
     info = manifest.get("localizationInfo")

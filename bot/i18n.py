@@ -1,8 +1,7 @@
 """The user's language: MeetBot's words from gettext catalogues, dates and times from CLDR.
 
-Teams sends every activity with the user's locale (`activity.locale`, BCP 47: "de-DE",
-"fr-CA"; *Localize your app*, "Handle localized text submissions from your users",
-https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/apps-localization). `translator(locale)` is what that person reads: the words of one of LANGUAGES
+Teams sends every activity with the user's locale (`activity.locale`: "an IETF BCP-47
+language tag", Bot Framework Activity schema, "de-DE", "fr-CA"). `translator(locale)` is what that person reads: the words of one of LANGUAGES
 (a regional variant speaks its language; anything else gets English) and the date, time and
 number formats of the full locale from CLDR through Babel (en-US 12-hour, en-GB 24-hour,
 "Di., 1. Dez."). Without a locale, MeetBot's own English format ("Tue 1 Dec, 09:30").

@@ -2,7 +2,8 @@
 
 One module per card: meeting.py (meeting_card), new_meeting.py (new_meeting_card),
 messages.py (help_card, error_card, consent_card); actions.py is the card-action contract shared
-with the router. Nothing here imports botbuilder.
+with the router. Every builder takes `tr` (bot.i18n.Translator: the words and date formats of
+the person it is for; English by default). Nothing here imports botbuilder.
 """
 from cards.base import CardMessage
 from cards.meeting import meeting_card

@@ -1,10 +1,11 @@
 """The user's language: MeetBot's words from gettext catalogues, dates and times from CLDR.
 
-Teams sends every activity with the user's locale (`activity.locale`: "an IETF BCP-47
-language tag", Bot Framework Activity schema, "de-DE", "fr-CA"). `translator(locale)` is what that person reads: the words of one of LANGUAGES
-(a regional variant speaks its language; anything else gets English) and the date, time and
-number formats of the full locale from CLDR through Babel (en-US 12-hour, en-GB 24-hour,
-"Di., 1. Dez."). Without a locale, MeetBot's own English format ("Tue 1 Dec, 09:30").
+Teams sends every activity with the user's locale (`activity.locale`, "an IETF BCP-47
+language tag" in the Bot Framework Activity schema: "de-DE", "fr-CA"). `translator(locale)` is
+what that person reads: the words of one of LANGUAGES (a regional variant speaks its language;
+anything else gets English) and the date, time and number formats of the full locale from CLDR
+through Babel (en-US 12-hour, en-GB 24-hour, "Di., 1. Dez."). Without a locale, MeetBot's own
+English format ("Tue 1 Dec, 09:30").
 
 The words are gettext .po sources under locales/{language}/LC_MESSAGES/{domain}.po, read once
 at import with Babel into dicts, so a sentence is a dict hit: no .mo files, no build step.

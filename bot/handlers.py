@@ -91,6 +91,7 @@ class Inbound:
     mentions: tuple[Mention, ...] = ()
     value: Any = None
     reply_to_id: str | None = None
+    via_invoke: bool = False  # an invoke (answered in place) rather than a message
 
 
 class Turn(Protocol):
@@ -196,7 +197,10 @@ class MeetBot:
             log.info("duplicate delivery ignored", extra={"activity_id": inbound.activity_id})
             return
         if inbound.conversation_type != "channel":  # Teams shows typing only in chats
-            await turn.typing()
+            try:
+                await turn.typing()
+            except MeetBotError as err:  # a missing typing indicator is no reason to stop
+                log.info("typing indicator not sent: %s", err)
         work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key))
         self._background.add(work)
         work.add_done_callback(self._background.discard)
@@ -328,13 +332,9 @@ class MeetBot:
 
     async def on_submit(self, turn: Turn) -> None:
         """Action.Submit: the same handlers; the new state goes to the messages MeetBot
-        recorded, or, where there is none, into a new message."""
+        recorded (a new meeting without one gets a message of its own)."""
         verb, action = read_action(turn.inbound.value)
-        msg = await VERB_HANDLERS[verb](self, turn, action)
-        if verb in (actions.VERB_CREATE, actions.VERB_RETRY, actions.VERB_RUN_COMMAND) and \
-                not await self.records.is_form(turn.inbound.conversation_id,
-                                               turn.inbound.reply_to_id):
-            await turn.send(msg)
+        await VERB_HANDLERS[verb](self, turn, action)
 
     async def _created_by_click(self, turn: Turn, request: MeetingRequest,
                                 key: str) -> cards.CardMessage:
@@ -350,7 +350,14 @@ class MeetBot:
             card_ids = (inbound.reply_to_id or "",)
         record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
                                     request=request)
-        await self._show_everywhere(turn, record)
+        if card_ids:
+            await self._show_everywhere(turn, record)
+        elif not inbound.via_invoke:
+            # Action.Submit on a card MeetBot did not record here: the meeting gets a message
+            # of its own rather than overwriting the one the client named.
+            posted = await turn.send(self._card(record, inbound.caller, everyone=True))
+            if posted:
+                await self._add_card(record.ref, posted)
         return self._card(record, inbound.caller, everyone=False)
 
     @on_verb(actions.VERB_CREATE)

@@ -258,3 +258,20 @@ async def test_compose_box_action_inserts_a_meeting_card(demo_bot, connector):
     assert m["subject"] == "Quarterly & budget"
     assert m["joinWebUrl"] in card_text(result["attachments"][0]["content"])
     _ = uuid
+
+
+async def test_a_submit_naming_a_message_meetbot_did_not_record_gets_a_message_of_its_own(
+        demo_bot, connector):
+    """Action.Submit carries a replyToId of the client's choosing: MeetBot updates only the
+    messages it recorded, so the meeting is posted as a new card and nothing is overwritten."""
+    user = User()
+    submit = message("", service_url=connector.url, user=user, kind="groupChat",
+                     value={"verb": "meeting.create", "minutes": "15", "subject": "Standup"})
+    submit["replyToId"] = "1700000000123"  # someone else's message
+    assert (await demo_bot.post(submit)).status in (200, 201)
+    posted = await connector.wait_for(lambda c: c.op in ("reply", "send") and c.body
+                                      and card_of(c.body) is not None)
+    [meeting] = demo_bot.app[LOCAL_GRAPH].meetings_of(user.tenant_id, user.aad_object_id)
+    assert meeting["joinWebUrl"] in card_text(card_of(posted.body))
+    assert "Extend 15 min" not in actions_of(card_of(posted.body))  # the chat's view
+    assert [c for c in connector.calls if c.op == "update"] == []

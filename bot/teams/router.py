@@ -85,7 +85,8 @@ def read_inbound(activity: Activity, *, demo: bool) -> Inbound:
                       name=(sender.name or "") if sender else "", teams_id=teams_id),
         team_id=team.get("id"), text=activity.text or "", time_zone=_time_zone(activity),
         locale=activity.locale, mentions=_mentions(activity) if activity.text else (),
-        value=activity.value, reply_to_id=activity.reply_to_id)
+        value=activity.value, reply_to_id=activity.reply_to_id,
+        via_invoke=activity.type == ActivityTypes.invoke)
 
 
 class TeamsTurn:

@@ -311,7 +311,9 @@ class MeetBot:
 
     async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
         """Every message showing this meeting's card (and only those) gets the new state."""
-        shared = self._card(record, turn.inbound.caller, everyone=True)
+        # A personal chat holds only the organizer: their own view; elsewhere everyone's.
+        shared = self._card(record, turn.inbound.caller,
+                            everyone=turn.inbound.conversation_type != "personal")
         for activity_id in record.card_ids:
             try:
                 await turn.update(activity_id, shared)

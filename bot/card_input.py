@@ -66,14 +66,14 @@ class RunCommand:
 CardInput = CreateFromForm | OnMeeting | RetryCreate | RunCommand
 
 
-def _bad(why: str) -> BadCardAction:
+def _unreadable(why: str) -> BadCardAction:
     return BadCardAction(f"card action: {why}")
 
 
 def _ref(data: dict[str, Any]) -> str:
     value = data.get(REF)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_REF:
-        raise _bad("ref must be a short string")
+        raise _unreadable("ref must be a short string")
     return value
 
 
@@ -83,7 +83,7 @@ def _minutes(value: Any) -> int:
     if isinstance(value, str) and value.isdigit() and len(value) < 4:
         value = int(value)
     if type(value) is not int or value not in DURATION_CHOICES:  # bool is no length
-        raise _bad(f"{INPUT_MINUTES} must be one of {DURATION_CHOICES}")
+        raise _unreadable(f"{INPUT_MINUTES} must be one of {DURATION_CHOICES}")
     return value
 
 
@@ -91,7 +91,7 @@ def _subject(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_INPUT:
-        raise _bad(f"{INPUT_SUBJECT} must be a short string")
+        raise _unreadable(f"{INPUT_SUBJECT} must be a short string")
     return " ".join(value.split()) or None
 
 
@@ -99,15 +99,15 @@ def read_action(value: Any) -> tuple[str, CardInput]:
     """(verb, action) from `{"action": {"type", "verb", "data"}, "trigger"}` (Action.Execute)
     or `{"verb": …, …data, …inputs}` (Action.Submit)."""
     if not isinstance(value, dict):
-        raise _bad("value must be an object")
+        raise _unreadable("value must be an object")
     automatic = False
     action = value.get("action")
     if action is not None:  # adaptiveCard/action invoke
         if not isinstance(action, dict) or action.get("type", "Action.Execute") != "Action.Execute":
-            raise _bad("action must be an Action.Execute object")
+            raise _unreadable("action must be an Action.Execute object")
         verb, data = action.get("verb"), action.get("data", {})
         if not isinstance(data, dict):
-            raise _bad("data must be an object")
+            raise _unreadable("data must be an object")
         automatic = value.get("trigger") == "automatic"
     else:  # Action.Submit: the data (with inputs merged in) is the value itself
         verb, data = value.get("verb"), value
@@ -123,9 +123,9 @@ def read_action(value: Any) -> tuple[str, CardInput]:
     if verb == VERB_RUN_COMMAND:
         text = data.get(TEXT)
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_COMMAND:
-            raise _bad("text must be a short command")
+            raise _unreadable("text must be a short command")
         return verb, RunCommand(text)
-    raise _bad("unknown verb")
+    raise _unreadable("unknown verb")
 
 
 def request_from_form(form: CreateFromForm, *, now: datetime,

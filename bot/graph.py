@@ -2,12 +2,13 @@
 
 Creation goes through `createOrGet` with an `externalId` derived from the Teams activity, so a
 retry, a redelivered activity or a double click returns the same meeting instead of a second one
-(contract §4). That also makes retries safe: POST createOrGet is idempotent by externalId, PATCH
+(docs/graph-contract.md §4). That also makes retries safe: POST createOrGet is idempotent by externalId, PATCH
 sends absolute times (repeating it changes nothing), DELETE of a deleted meeting changes nothing
 (a retried DELETE whose first try committed answers 404, surfaced as GraphNotFound). Retries
 (aiohttp-retry) cover 429/503/504 and broken connections, wait what `Retry-After` says, and all
 of it runs inside one overall deadline. Graph's answers are read tolerantly: the current v1.0
-shape and the seed page's 2019 one (`joinUrl`, `ConferenceId`, singular numbers).
+shape and the 2019 one of the page the project started from (docs/create-online-meeting-2019.md:
+`joinUrl`, `ConferenceId`, singular numbers).
 
 Calendar-backed meetings (*Create event*, *event resource type*): `POST /me/events` with
 `onlineMeetingProvider: teamsForBusiness` and a `transactionId` derived like the `externalId`, so a
@@ -111,7 +112,7 @@ PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}  # event answers in UTC, whate
 
 # --- retry policy ------------------------------------------------------------------------------
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds as a float: Graph has sent both `10` and `2.128` (contract §7)."""
+    """Seconds as a float: Graph has sent both `10` and `2.128` (docs/graph-contract.md §7)."""
     value = headers.get("Retry-After")
     if value is None:
         return None
@@ -206,7 +207,7 @@ class GraphClient:
         status, payload, rid = await self._call("POST", self._meetings(user_id) + "/createOrGet",
                                                 token, body, "createOrGet")
         meeting = parse_meeting(payload, created=status == 201, request_id=rid)
-        # createOrGet ignores lobby settings (contract §4): invited people skip the lobby only
+        # createOrGet ignores lobby settings (docs/graph-contract.md §4): invited people skip the lobby only
         # after a follow-up PATCH. Only when someone was invited, so the default stays 1 call.
         lobby = LOBBY_FOR_SCOPE.get(req.scope)
         if lobby and meeting.lobby_scope != lobby:
@@ -227,7 +228,7 @@ class GraphClient:
 
     async def update_times(self, token: str, meeting_id: str, start: datetime, end: datetime, *,
                            user_id: str | None = None) -> Meeting:
-        """PATCH needs both times together (contract §5) and answers 200 with the whole meeting."""
+        """PATCH needs both times together (docs/graph-contract.md §5) and answers 200 with the whole meeting."""
         body = json.dumps({"startDateTime": _iso(start), "endDateTime": _iso(end)})
         _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
                                            "update")
@@ -345,7 +346,7 @@ class GraphClient:
         return self._me if user_id is None else f"{self._root}/users/{quote(user_id, safe='')}/onlineMeetings"
 
     def _meeting(self, user_id: str | None, meeting_id: str) -> str:
-        return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (contract §3)
+        return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (docs/graph-contract.md §3)
 
     def _events(self, user_id: str | None) -> str:
         if user_id is None:
@@ -420,7 +421,7 @@ def _iso(dt: datetime) -> str:
 
 def _create_body(req: MeetingRequest, external_id: str) -> str:
     """createOrGet takes externalId, subject, times and participants; lobby and other settings
-    are ignored there (contract §4), and MeetBot keeps Graph's defaults, so one request."""
+    are ignored there (docs/graph-contract.md §4), and MeetBot keeps Graph's defaults, so one request."""
     body: dict[str, Any] = {"externalId": external_id, "subject": req.subject,
                             "startDateTime": _iso(req.start), "endDateTime": _iso(req.end)}
     attendees = [_attendee(p) for p in req.attendees if p.aad_object_id or p.upn]

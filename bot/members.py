@@ -41,7 +41,7 @@ class Members(Protocol):
                                              ) -> dict[str, Any]: ...
 
 
-def _person(member: dict) -> Person | None:
+def _member_person(member: dict) -> Person | None:
     oid = member.get("aadObjectId") or member.get("objectId")
     if not oid:
         return None
@@ -110,7 +110,7 @@ async def _complete_all(conversations, conversation_id: str,
             return person if person.aad_object_id else None
         async with gate:
             member = await conversations.get_member(conversation_id, person.teams_id)
-        found = _person(member or {})
+        found = _member_person(member or {})
         return replace(found, name=found.name or person.name) if found else None
 
     try:
@@ -130,7 +130,7 @@ async def _everyone(conversations, team_or_conversation: str, invitees: _Invitee
             team_or_conversation, PAGE_SIZE, token)
         if not isinstance(page, dict):
             raise MembersUnavailable("no member page")
-        invitees.add(_person(m) for m in page.get("members") or ())
+        invitees.add(_member_person(m) for m in page.get("members") or ())
         token = page.get("continuationToken")
         if not token:
             return

@@ -162,7 +162,8 @@ class CalendarEvent:
 
 @dataclass(frozen=True, slots=True)
 class Meeting:
-    """An online meeting as Graph returned it (current v1.0 shape or the seed's older one)."""
+    """An online meeting as Graph returned it (the current v1.0 shape, or the 2019 one of
+    docs/create-online-meeting-2019.md)."""
 
     id: str
     join_url: str

@@ -94,18 +94,18 @@ class MeetingRecord:
         return bool(caller.aad_object_id) and caller.aad_object_id == self.organizer_id
 
 
-def _iso(moment: datetime) -> str:
+def _stored_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _time(value: str) -> datetime:
+def _read_time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
 def _meeting_json(m: Meeting) -> dict[str, Any]:
     audio = m.audio
-    return {"id": m.id, "joinUrl": m.join_url, "subject": m.subject, "start": _iso(m.start),
-            "end": _iso(m.end), "code": m.meeting_code, "passcode": m.passcode,
+    return {"id": m.id, "joinUrl": m.join_url, "subject": m.subject, "start": _stored_time(m.start),
+            "end": _stored_time(m.end), "code": m.meeting_code, "passcode": m.passcode,
             "audio": None if audio is None else {
                 "conferenceId": audio.conference_id, "toll": list(audio.toll_numbers),
                 "tollFree": list(audio.toll_free_numbers), "dialinUrl": audio.dialin_url},
@@ -117,8 +117,8 @@ def _meeting_json(m: Meeting) -> dict[str, Any]:
 def _meeting_from(d: dict[str, Any]) -> Meeting:
     audio = d.get("audio")
     return Meeting(
-        id=d["id"], join_url=d["joinUrl"], subject=d["subject"], start=_time(d["start"]),
-        end=_time(d["end"]), meeting_code=d.get("code"), passcode=d.get("passcode"),
+        id=d["id"], join_url=d["joinUrl"], subject=d["subject"], start=_read_time(d["start"]),
+        end=_read_time(d["end"]), meeting_code=d.get("code"), passcode=d.get("passcode"),
         audio=None if audio is None else AudioConferencing(
             conference_id=audio.get("conferenceId"), toll_numbers=tuple(audio.get("toll", ())),
             toll_free_numbers=tuple(audio.get("tollFree", ())), dialin_url=audio.get("dialinUrl")),
@@ -146,14 +146,14 @@ class RetryRecord:
 
 
 def _request_json(r: MeetingRequest) -> dict[str, Any]:
-    return {"subject": r.subject, "start": _iso(r.start), "end": _iso(r.end),
+    return {"subject": r.subject, "start": _stored_time(r.start), "end": _stored_time(r.end),
             "startsNow": r.starts_now, "subjectGiven": r.subject_given, "scope": r.scope.value,
             "attendees": [[p.name, p.aad_object_id, p.upn, p.teams_id] for p in r.attendees]}
 
 
 def _request_from(d: dict[str, Any]) -> MeetingRequest:
     return MeetingRequest(
-        subject=d["subject"], start=_time(d["start"]), end=_time(d["end"]),
+        subject=d["subject"], start=_read_time(d["start"]), end=_read_time(d["end"]),
         starts_now=d["startsNow"], subject_given=d["subjectGiven"],
         scope=AttendeeScope(d["scope"]),
         attendees=tuple(Person(name=n, aad_object_id=o, upn=u, teams_id=t)

@@ -44,7 +44,7 @@ def _dated(day: date, today: date) -> str:
     return f"{relative}, {dated}" if relative else dated
 
 
-def _hm(moment: datetime) -> str:
+def _clock(moment: datetime) -> str:
     return f"{moment.hour:02d}:{moment.minute:02d}"
 
 
@@ -57,13 +57,13 @@ def when(start: datetime, end: datetime, user_time: UserTime, now: datetime) -> 
     start, end = start.astimezone(tz), end.astimezone(tz)
     today = now.astimezone(tz).date()
     if later:
-        text = f"{_dated(start.date(), today)}, {_hm(start)}"
+        text = f"{_dated(start.date(), today)}, {_clock(start)}"
     else:
-        text = f"{_day(start.date(), today)} {_hm(start)}"
+        text = f"{_day(start.date(), today)} {_clock(start)}"
     if end.date() == start.date():
-        text += f"–{_hm(end)}"
+        text += f"–{_clock(end)}"
     else:
-        text += f" – {_day(end.date(), today)} {_hm(end)}"
+        text += f" – {_day(end.date(), today)} {_clock(end)}"
     if user_time.known:
         return f"{text} ({user_time.name})"
     return f"{text} (UTC — your time zone wasn't shared)"

@@ -29,7 +29,7 @@ from .auth import SigningKeysUnavailable, plausible_channel_token
 log = logging.getLogger(__name__)
 
 
-def _bad(status: int, reason: str) -> web.Response:
+def _refuse(status: int, reason: str) -> web.Response:
     return web.json_response({"error": {"code": reason}}, status=status)
 
 
@@ -125,29 +125,29 @@ class TeamsAdapter(CloudAdapter):
     async def _process(self, request: web.Request, bot: Bot
                        ) -> tuple[web.Response, Activity | None]:
         if request.method != "POST":
-            return _bad(405, "MethodNotAllowed"), None
+            return _refuse(405, "MethodNotAllowed"), None
         if request.content_type != "application/json":
-            return _bad(415, "UnsupportedMediaType"), None
+            return _refuse(415, "UnsupportedMediaType"), None
         auth_header = request.headers.get("Authorization", "")
         if self._issuer is not None and not plausible_channel_token(auth_header, self._issuer):
             log.info("unauthorized request: no plausible channel token")
-            return _bad(401, "Unauthorized"), None
+            return _refuse(401, "Unauthorized"), None
         try:
             body = json.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
-            return _bad(413, "PayloadTooLarge"), None
+            return _refuse(413, "PayloadTooLarge"), None
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return _bad(400, "MalformedJson"), None
+            return _refuse(400, "MalformedJson"), None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad(400, "NotAnActivity"), None
+            return _refuse(400, "NotAnActivity"), None
         service_url, channel_id = body.get("serviceUrl"), body.get("channelId")
         if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")) \
                 or not isinstance(channel_id, (str, type(None))):
-            return _bad(400, "IncompleteActivity"), None
+            return _refuse(400, "IncompleteActivity"), None
         if self._loopback_only and not is_loopback_url(service_url):
             log.warning("demo mode answers only a Bot Connector on this machine; refused %s",
                         service_url[:100])
-            return _bad(403, "ServiceUrlNotLocal"), None
+            return _refuse(403, "ServiceUrlNotLocal"), None
         auth = await self._authenticate(
             Activity(channel_id=channel_id, service_url=service_url), auth_header)
         if isinstance(auth, web.Response):
@@ -158,13 +158,13 @@ class TeamsAdapter(CloudAdapter):
             misshapen = "activity.channelData"  # botbuilder reads its .team for every Teams one
         if misshapen:
             log.info("malformed activity: %s has the wrong type", misshapen)
-            return _bad(400, "MalformedActivity"), None
+            return _refuse(400, "MalformedActivity"), None
         try:
             activity = Activity().deserialize(body)
         except (DeserializationError, TypeError, ValueError, AttributeError, RecursionError):
-            return _bad(400, "MalformedActivity"), None
+            return _refuse(400, "MalformedActivity"), None
         if not activity.type or not activity.conversation or not activity.conversation.id:
-            return _bad(400, "IncompleteActivity"), activity
+            return _refuse(400, "IncompleteActivity"), activity
         invoke = await self.process_activity(auth, activity, bot.on_turn)
         if invoke is None:
             return web.Response(status=201 if activity.type == ActivityTypes.message else 200), \
@@ -181,13 +181,13 @@ class TeamsAdapter(CloudAdapter):
             return await self.bot_framework_authentication.authenticate_request(
                 activity, auth_header)
         except SigningKeysUnavailable:
-            return _bad(503, "SigningKeysUnavailable")  # Teams retries later
+            return _refuse(503, "SigningKeysUnavailable")  # Teams retries later
         # botbuilder answers a header it cannot read with a None identity that then fails as
         # AttributeError, and endorsement failures with a bare Exception: all "not authenticated".
         except (PermissionError, jwt.PyJWTError, LookupError, ValueError, AttributeError,
                 TypeError) as err:
             log.info("unauthorized request: %s", type(err).__name__)
-            return _bad(401, "Unauthorized")
+            return _refuse(401, "Unauthorized")
         except Exception as err:  # noqa: BLE001 - see above; never a 500 for a bad token
             log.info("unauthorized request: %s", type(err).__name__)
-            return _bad(401, "Unauthorized")
+            return _refuse(401, "Unauthorized")

@@ -481,7 +481,6 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
         participants = body.get("participants") or {}
         organizer = ((participants.get("organizer") or {}).get("identity") or {}).get("user") or {}
         lobby = body.get("lobbyBypassSettings") or {}
-        extra = {k: body[k] for k in ("meetingOptionsWebUrl", "chatInfo") if body.get(k)}
         record = body.get("recordAutomatically")
         options = MeetingOptions(presenters=_PRESENTERS.get(body.get("allowedPresenters")),
                                  lobby=_LOBBIES.get(lobby.get("scope")),
@@ -494,7 +493,7 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
             audio=_audio(body.get("audioConferencing")), organizer_id=organizer.get("id"),
             external_id=body.get("externalId"),
             attendees=tuple(_person(a) for a in participants.get("attendees") or ()),
-            lobby_scope=lobby.get("scope"), created=created, request_id=request_id, extra=extra,
+            lobby_scope=lobby.get("scope"), created=created, request_id=request_id,
             options=options)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, GraphBadResponse):

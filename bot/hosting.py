@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -36,7 +35,7 @@ BROKER = web.AppKey("broker", TokenBroker)
 BOT = web.AppKey("bot", MeetBot)
 EDGE = web.AppKey("edge", TeamsEdge)
 # Demo mode: the embedded Graph simulator (tests and operators can look inside).
-LOCAL_GRAPH = web.AppKey("local_graph", Any)  # type: ignore[arg-type]
+LOCAL_GRAPH = web.AppKey("local_graph", object)
 
 
 def _client_ssl(settings: Settings) -> ssl.SSLContext | bool:

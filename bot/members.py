@@ -38,10 +38,10 @@ class Members(Protocol):
 
     async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
                                              continuation_token: str | None = None
-                                             ) -> dict[str, Any]: ...
+                                             ) -> dict[str, Any] | None: ...
 
 
-def _member_person(member: dict) -> Person | None:
+def _member_person(member: dict[str, Any]) -> Person | None:
     oid = member.get("aadObjectId") or member.get("objectId")
     if not oid:
         return None
@@ -60,7 +60,7 @@ class _Invitees:
 
     def add(self, people: Iterable[Person | None]) -> None:
         for p in people:
-            if p is None or p.aad_object_id == self._organizer_id:
+            if p is None or not p.aad_object_id or p.aad_object_id == self._organizer_id:
                 continue
             self._by_id.setdefault(p.aad_object_id, p)
         if len(self._by_id) > MAX_INVITEES:
@@ -72,7 +72,7 @@ class _Invitees:
         return tuple(self._by_id.values())
 
 
-async def resolve_attendees(conversations, request: MeetingRequest, *, conversation_id: str,
+async def resolve_attendees(conversations: Members, request: MeetingRequest, *, conversation_id: str,
                             team_id: str | None, organizer_id: str | None) -> MeetingRequest:
     """The request with attendees Graph can use (Entra object ids), the organizer left out.
 
@@ -99,7 +99,7 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
     return replace(request, attendees=invitees.people())
 
 
-async def _complete_all(conversations, conversation_id: str,
+async def _complete_all(conversations: Members, conversation_id: str,
                         people: Iterable[Person]) -> list[Person | None]:
     """Every mention completed, LOOKUP_CONCURRENCY look-ups at a time; the first failure
     cancels the look-ups still waiting or running (TaskGroup)."""
@@ -121,7 +121,7 @@ async def _complete_all(conversations, conversation_id: str,
     return [t.result() for t in tasks]
 
 
-async def _everyone(conversations, team_or_conversation: str, invitees: _Invitees) -> None:
+async def _everyone(conversations: Members, team_or_conversation: str, invitees: _Invitees) -> None:
     """Reads pages until the last one, or until the invitees exceed the cap (a 25,000-member
     team costs three pages, not fifty)."""
     token = None

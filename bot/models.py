@@ -5,7 +5,7 @@ returns them, and the card builders render them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 
@@ -180,7 +180,6 @@ class Meeting:
     created: bool = True  # False when createOrGet returned an existing meeting (200)
     ended: bool = False  # we deleted it ("End meeting")
     request_id: str | None = None  # Graph's request-id of the call that returned this
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
     options: MeetingOptions = MeetingOptions()  # as Graph reports them
     event_id: str | None = None  # calendar-backed: the organizer's event (Extend/End go there)
     invitations: int = 0  # calendar-backed: attendees Outlook invited

@@ -24,6 +24,7 @@ import re
 import secrets
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -321,7 +322,7 @@ class Records:
             if record is not None and activity_id not in record.card_ids:
                 await self.save(replace(record, card_ids=record.card_ids + (activity_id,)))
 
-    def meeting_lock(self, ref: str):  # noqa: ANN201 - an async context manager
+    def meeting_lock(self, ref: str) -> AbstractAsyncContextManager[None]:
         """One change at a time per meeting, across instances."""
         return store_lock(self.store, "record:" + ref, ttl=30, wait=15)
 

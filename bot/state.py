@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -235,7 +235,9 @@ class RedisStore:
             raise StorageUnavailable(f"redis {op}: {err}") from err
 
     async def get(self, key: str) -> bytes | None:
-        call = partial(self._redis.get, self._prefix + key)
+        # The client is made without decode_responses: GET answers bytes.
+        call = cast(Callable[[], Awaitable[bytes | None]],
+                    partial(self._redis.get, self._prefix + key))
         return await self._call("get", call, call)
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bot.errors import UserMessage
 from cards.actions import run_command_data
@@ -71,7 +72,7 @@ def _summary(msg: UserMessage) -> str:
     return f"{summary} Try: {msg.example}" if msg.example else summary
 
 
-def error_card(msg: UserMessage, *, retry: dict | None = None) -> CardMessage:
+def error_card(msg: UserMessage, *, retry: dict[str, Any] | None = None) -> CardMessage:
     """`retry`: data for a "Try again" button (actions.retry_data) when trying again is safe.
     A message with a suggestion gets a button that runs the corrected command."""
     summary = _summary(msg)

@@ -19,7 +19,7 @@ from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkAuthentication
-from msrest.exceptions import DeserializationError
+from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 
 from bot.config import is_loopback_url
 from bot.telemetry import Metrics
@@ -103,7 +103,7 @@ class TeamsAdapter(CloudAdapter):
         self._issuer = channel_issuer
         self._loopback_only = loopback_only
 
-    async def process(self, request: web.Request, bot: Bot) -> web.Response:  # type: ignore[override]
+    async def process(self, request: web.Request, bot: Bot) -> web.Response:
         started = time.perf_counter()
         response: web.Response | None = None
         activity: Activity | None = None

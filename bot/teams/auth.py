@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+from botbuilder.schema import Activity
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     AuthenticationConfiguration,
@@ -124,9 +125,9 @@ class ChannelAuthentication(BotFrameworkAuthentication):
         self._inner = inner
         self._connectors = connectors
         self._keys = keys
-        self._checked: OrderedDict[tuple, tuple[float, AuthenticateRequestResult]] = OrderedDict()
+        self._checked: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
 
-    async def authenticate_request(self, activity, auth_header):
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> Any:
         key = (auth_header, activity.channel_id, activity.service_url)
         seen = self._checked.get(key) if auth_header else None
         if seen is not None and seen[0] > time.time():
@@ -142,19 +143,20 @@ class ChannelAuthentication(BotFrameworkAuthentication):
                 self._checked.popitem(last=False)
         return result
 
-    async def authenticate_streaming_request(self, auth_header, channel_id_header):
+    async def authenticate_streaming_request(self, auth_header: str,
+                                             channel_id_header: str) -> Any:
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
 
-    def create_connector_factory(self, claims_identity):
+    def create_connector_factory(self, claims_identity: Any) -> PooledConnectorFactory:
         return self._connectors
 
-    async def create_user_token_client(self, claims_identity):
+    async def create_user_token_client(self, claims_identity: Any) -> None:
         return None
 
     def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
+        return str(self._inner.get_originating_audience())
 
-    async def authenticate_channel_request(self, auth_header: str):
+    async def authenticate_channel_request(self, auth_header: str) -> Any:
         return await self._inner.authenticate_channel_request(auth_header)
 
 
@@ -185,7 +187,7 @@ def bot_framework_authentication(settings: Settings) -> BotFrameworkAuthenticati
 
 
 def _government(settings: Settings) -> bool:
-    return settings.channel_service == GovernmentConstants.CHANNEL_SERVICE
+    return bool(settings.channel_service == GovernmentConstants.CHANNEL_SERVICE)
 
 
 def channel_login_url(settings: Settings) -> str:
@@ -210,8 +212,8 @@ def channel_metadata_url(settings: Settings) -> str:
     if settings.to_bot_from_channel_openid_metadata_url:
         return settings.to_bot_from_channel_openid_metadata_url
     if _government(settings):
-        return GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
-    return AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+        return str(GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
+    return str(AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
 
 
 def channel_issuer(settings: Settings) -> str:
@@ -219,8 +221,8 @@ def channel_issuer(settings: Settings) -> str:
     if settings.to_bot_from_channel_token_issuer:
         return settings.to_bot_from_channel_token_issuer
     if _government(settings):
-        return GovernmentConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-    return AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+        return str(GovernmentConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER)
+    return str(AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER)
 
 
 def plausible_channel_token(auth_header: str | None, issuer: str) -> bool:

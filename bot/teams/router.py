@@ -13,7 +13,7 @@ from typing import Any
 from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, TokenExchangeInvokeResponse
-from msrest.exceptions import DeserializationError
+from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 
 import cards
 from bot.errors import MeetBotError, TenantNotAllowed
@@ -29,16 +29,19 @@ log = logging.getLogger(__name__)
 _INBOUND = "meetbot.inbound"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _tenant(activity: Activity) -> str:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
-    return (activity.conversation.tenant_id if activity.conversation else None) or \
-        tenant.get("id") or ""
+    tenant = _dict(_dict(activity.channel_data).get("tenant"))
+    return str((activity.conversation.tenant_id if activity.conversation else None)
+               or tenant.get("id") or "")
 
 
 def _time_zone(activity: Activity) -> str | None:
     if activity.local_timezone:
-        return activity.local_timezone
+        return str(activity.local_timezone)
     for entity in activity.entities or ():
         if entity.type == "clientInfo":
             zone = (entity.additional_properties or {}).get("timezone")
@@ -73,8 +76,7 @@ def read_inbound(activity: Activity, *, demo: bool) -> Inbound:
     if demo and not oid:  # the Agents Playground may omit it
         oid = demo_identity(teams_id)
     tenant = _tenant(activity) or (DEMO_TENANT if demo else "")
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = channel_data.get("team") if isinstance(channel_data.get("team"), dict) else {}
+    team = _dict(_dict(activity.channel_data).get("team"))
     conversation = activity.conversation
     return Inbound(
         channel_id=activity.channel_id or "", activity_id=activity.id or "",
@@ -145,10 +147,9 @@ def invoke(*names: str) -> Callable[[InvokeHandler], InvokeHandler]:
 
 def _message_text(payload: Any) -> str:
     """The plain text of the message a compose action started from (its subject default)."""
-    if not isinstance(payload, dict):
+    content = _dict(_dict(payload).get("body")).get("content")
+    if not isinstance(content, str):
         return ""
-    body = payload.get("body") if isinstance(payload.get("body"), dict) else {}
-    content = body.get("content") if isinstance(body.get("content"), str) else ""
     text = html.unescape(re.sub(r"<[^>]+>", " ", content[:20_000]))
     return " ".join(text.split())[:200]
 

@@ -51,7 +51,7 @@ def create_edge(settings: Settings, session: aiohttp.ClientSession, broker: Toke
                            channel_issuer=channel_issuer(settings) if settings.authenticated
                            else None,
                            loopback_only=settings.demo and not settings.authenticated)
-    router = TeamsRouter(bot, sso_resource=settings.sso_resource, signin_url=signin_url,
+    router = TeamsRouter(bot, connectors, sso_resource=settings.sso_resource, signin_url=signin_url,
                          connection_name=settings.sso_connection_name, demo=settings.demo)
     adapter.on_turn_error = router.on_turn_error
     return TeamsEdge(adapter, router)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, TokenExchangeInvokeResponse
 from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
@@ -23,6 +23,7 @@ from bot.members import Members
 from bot.models import Caller, Person
 
 from . import replies
+from .connector import PooledConnectorFactory
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,9 @@ class TeamsTurn:
         self._context = context
         self._router = router
         self.inbound = inbound
-        self.members: Members = context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY].conversations
+        # Member look-ups go to the Bot Connector of the activity's serviceUrl (the channel
+        # token validated it), on the process's pooled client.
+        self.members: Members = router.connectors.get(context.activity.service_url).conversations
 
     async def send(self, msg: cards.CardMessage) -> str | None:
         sent = await self._context.send_activity(replies.card_activity(msg))
@@ -155,9 +158,11 @@ def _message_text(payload: Any) -> str:
 
 
 class TeamsRouter(TeamsActivityHandler):
-    def __init__(self, bot: MeetBot, *, sso_resource: str = "", signin_url: str = "",
-                 connection_name: str = "", demo: bool = False) -> None:
+    def __init__(self, bot: MeetBot, connectors: PooledConnectorFactory, *,
+                 sso_resource: str = "", signin_url: str = "", connection_name: str = "",
+                 demo: bool = False) -> None:
         self.bot = bot
+        self.connectors = connectors
         self.sso_resource = sso_resource
         self.signin_url = signin_url
         self.connection_name = connection_name

@@ -224,9 +224,10 @@ class GraphClient:
         if not fields:
             return meeting
         try:
-            return await self._patch_fields(token, meeting.id, fields, user_id=user_id)
+            return _after_patch(await self._patch_fields(token, meeting.id, fields,
+                                                         user_id=user_id), meeting)
         except OptionRefused as err:
-            err.meeting = err.meeting or meeting
+            err.meeting = meeting if err.meeting is None else _after_patch(err.meeting, meeting)
             raise
 
     async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
@@ -451,6 +452,12 @@ def _create_body(req: MeetingRequest, external_id: str) -> str:
     if attendees:
         body["participants"] = {"attendees": attendees}
     return json.dumps(body, separators=(",", ":"))
+
+
+def _after_patch(patched: Any, before: Meeting) -> Meeting:
+    """The PATCH's answer, still marked as created (or not) and as behind its event."""
+    return dataclasses.replace(patched, created=before.created, event_id=before.event_id,
+                               invitations=before.invitations)
 
 
 def _already(meeting: Meeting, name: str, value: Any) -> bool:

@@ -72,6 +72,7 @@ _WITH_ALL = re.compile(rf"{_START}with\s+(?:the\s+)?(?:everyone|everybody|all|ch
                        re.I)
 _SEPARATOR = re.compile(rf"[,;]|{_PERSON}+")
 _FILLER = re.compile(r"\b(?:and|also)\b|[&+]", re.I)
+_JOINED = re.compile(r"[\s,;]*(?:(?:and|also|&|\+)[\s,;]*)*", re.I)  # between two phrases
 _SHOWN = 40  # longest piece of the user's text quoted back
 
 
@@ -198,6 +199,8 @@ def _without(text: str, masked: str, accepted: list[re.Match[str]]) -> str:
     out, last = [], 0
     for m in accepted:
         start = m.start()
+        if last and _JOINED.fullmatch(masked, last, start):  # "record and no chat"
+            start = last
         while start > last and masked[start - 1].isspace():
             start -= 1
         if start > last and masked[start - 1] in ",;":

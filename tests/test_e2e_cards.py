@@ -22,6 +22,7 @@ from tests.helpers import (
     graph_time,
     invoke,
     member,
+    mention,
     message,
     posted_id,
     reply_to,
@@ -189,11 +190,6 @@ async def test_malformed_card_actions_get_a_clear_answer_not_500(demo_bot, conne
     resp = await demo_bot.post(invoke("adaptiveCard/action", garbage, service_url=connector.url))
     assert resp.status < 500
     assert demo_bot.app[LOCAL_GRAPH].count("PATCH") == 0
-
-
-def mention(user: User) -> dict:
-    return {"type": "mention", "text": f"<at>{user.name}</at>",
-            "mentioned": {"id": user.teams_id, "name": user.name}}
 
 
 async def test_channel_meeting_with_mentions_invites_them(standalone_bot, connector):

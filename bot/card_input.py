@@ -130,7 +130,7 @@ def _toggle(data: dict[str, Any], input_id: str) -> bool | None:
         return None
     if value not in (TOGGLE_ON, TOGGLE_OFF):
         raise _bad(f"{input_id} must be {TOGGLE_ON!r} or {TOGGLE_OFF!r}")
-    return value == TOGGLE_ON
+    return bool(value == TOGGLE_ON)
 
 
 def _options(data: dict[str, Any]) -> MeetingOptions:

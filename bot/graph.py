@@ -227,7 +227,8 @@ class GraphClient:
             return _after_patch(await self._patch_fields(token, meeting.id, fields,
                                                          user_id=user_id), meeting)
         except OptionRefused as err:
-            err.meeting = meeting if err.meeting is None else _after_patch(err.meeting, meeting)
+            partial = err.meeting
+            err.meeting = _after_patch(partial, meeting) if isinstance(partial, Meeting) else meeting
             raise
 
     async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
@@ -454,7 +455,7 @@ def _create_body(req: MeetingRequest, external_id: str) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
-def _after_patch(patched: Any, before: Meeting) -> Meeting:
+def _after_patch(patched: Meeting, before: Meeting) -> Meeting:
     """The PATCH's answer, still marked as created (or not) and as behind its event."""
     return dataclasses.replace(patched, created=before.created, event_id=before.event_id,
                                invitations=before.invitations)
@@ -464,7 +465,7 @@ def _already(meeting: Meeting, name: str, value: Any) -> bool:
     """Does the meeting, as Graph reported it, have this property value already?"""
     if name == "lobbyBypassSettings":
         return bool(value["scope"] == meeting.lobby_scope)
-    return _option_fields(meeting.options).get(name) == value
+    return bool(_option_fields(meeting.options).get(name) == value)
 
 
 # MeetingOptions fields -> the onlineMeeting properties they set (*onlineMeeting resource type*).

@@ -368,8 +368,9 @@ class MsalBroker:
                 raise err
             if cache.has_state_changed:
                 await self._store.set(user.storage_key, cache.serialize().encode(), ttl=90 * 86400)
-            self._hot.put(key, result["access_token"], result.get("expires_in", 3600))
-            return result["access_token"]
+            calendar: str = result["access_token"]
+            self._hot.put(key, calendar, result.get("expires_in", 3600))
+            return calendar
 
     def _on_behalf_of(self, user: UserKey, cache, sso_token: str) -> dict:
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
@@ -385,8 +386,11 @@ class MsalBroker:
         if not accounts:
             return None
         if scopes is None:
-            return app.acquire_token_silent(self._graph_scopes, account=accounts[0])
-        return app.acquire_token_silent_with_error(scopes, account=accounts[0])
+            found: dict[str, Any] | None = app.acquire_token_silent(self._graph_scopes,
+                                                                    account=accounts[0])
+        else:
+            found = app.acquire_token_silent_with_error(scopes, account=accounts[0])
+        return found
 
     async def _app_graph_token(self, tenant: str) -> str:
         return await self._client_credentials(("app", tenant),

@@ -23,6 +23,7 @@ silently dropped word.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from .models import Lobby, MeetingOptions, Presenters
 
 # The grammar's quote pairs (a subject in quotes is kept whole); a closing '"' always closes.
 _QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»", "”": "”"}
+_OPENING = re.compile("[" + "".join(_QUOTES) + "]")
 _MENTION = re.compile(r"<at\b[^>]*>.*?</at>", re.I | re.S)
 _TAG = re.compile(r"</?[a-z][^>]*>", re.I)
 _OPAQUE, _PERSON = "\x00", "\x01"  # masks: quoted text, a mention (which ends a piece)
@@ -74,6 +76,8 @@ _SEPARATOR = re.compile(rf"[,;]|{_PERSON}+")
 _FILLER = re.compile(r"\b(?:and|also)\b|[&+]", re.I)
 _JOINED = re.compile(r"[\s,;]*(?:(?:and|also|&|\+)[\s,;]*)*", re.I)  # between two phrases
 _SHOWN = 40  # longest piece of the user's text quoted back
+# Every phrase and keyword holds one of these: most commands hold none, and cost next to nothing.
+_HINTS = ("record", "chat", "present", "lobby")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +89,16 @@ class Found:
 
 
 def extract(text: str) -> Found:
-    """The option phrases of `text` (see the module docstring), and the text without them."""
+    """The option phrases of `text` (see the module docstring), and the text without them.
+    Linear in the text's length; a command without option words costs two searches."""
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _HINTS):
+        return Found(text)
     masked = _mask(text)
     subject = _subject_start(masked)
     candidates = list(_PHRASE.finditer(masked))
-    accepted = [m for m in candidates if m.start() < subject or _alone(masked, m, candidates)]
+    alone = _alone(masked, [m for m in candidates if m.start() >= subject], candidates)
+    accepted = [m for m in candidates if m.start() < subject or m.start() in alone]
     options, problem = MeetingOptions(), None
     for m in accepted:
         options, clash = _apply(options, m)
@@ -116,15 +125,16 @@ def _mask(text: str) -> str:
         chars[m.start():m.end()] = _PERSON * (m.end() - m.start())
     for m in _TAG.finditer("".join(chars)):
         chars[m.start():m.end()] = " " * (m.end() - m.start())
-    i = 0
-    while i < len(chars):
-        close = _QUOTES.get(chars[i])
-        if close is not None:
-            end = next((j for j in range(i + 1, len(chars)) if chars[j] in (close, '"')), None)
-            if end is not None:
-                chars[i:end + 1] = _OPAQUE * (end + 1 - i)
-                i = end
-        i += 1
+    unquoted, pos = "".join(chars), 0  # the search only ever looks past what it masked
+    while opening := _OPENING.search(unquoted, pos):
+        after = opening.end()
+        closing = [j for j in (unquoted.find(_QUOTES[opening.group()], after),
+                               unquoted.find('"', after)) if j >= 0]
+        if not closing:  # an unclosed quote is no quote (as the grammar reads it)
+            pos = after
+            continue
+        pos = min(closing) + 1
+        chars[opening.start():pos] = _OPAQUE * (pos - opening.start())
     return "".join(chars)
 
 
@@ -137,20 +147,30 @@ def _subject_start(masked: str) -> int:
     return len(masked)
 
 
-def _alone(masked: str, m: re.Match[str], candidates: list[re.Match[str]]) -> bool:
-    """Is `m` in a piece of the text (between separators, mentions or `with everyone`) that
-    holds nothing but option phrases?"""
-    bounds = [(b.start(), b.end()) for b in _SEPARATOR.finditer(masked)]
-    bounds += [(b.end(), b.end()) for b in _WITH_ALL.finditer(masked)]
-    begin = max((e for s, e in bounds if e <= m.start()), default=0)
-    end = min((s for s, e in bounds if s >= m.end()), default=len(masked))
-    if begin == 0:  # the first piece holds the verb, so it is never options alone
-        return False
-    piece = list(masked[begin:end])
-    for other in candidates:
-        if begin <= other.start() and other.end() <= end:
-            piece[other.start() - begin:other.end() - begin] = " " * (other.end() - other.start())
-    return not _FILLER.sub(" ", "".join(piece)).strip()
+def _alone(masked: str, after_subject: list[re.Match[str]],
+           candidates: list[re.Match[str]]) -> set[int]:
+    """The starts of the phrases in `after_subject` that sit in a piece of the text (between
+    separators, mentions or `with everyone`) holding nothing but option phrases."""
+    if not after_subject:
+        return set()
+    marks = sorted([(b.start(), b.end()) for b in _SEPARATOR.finditer(masked)]
+                   + [(b.end(), b.end()) for b in _WITH_ALL.finditer(masked)])
+    starts = [start for start, _ in marks]
+    pieces: dict[int, list[re.Match[str]]] = {}
+    for m in candidates:
+        pieces.setdefault(bisect_right(starts, m.start()), []).append(m)
+    wanted = {bisect_right(starts, m.start()) for m in after_subject}
+    alone: set[int] = set()
+    for k in wanted - {0}:  # the first piece holds the verb, so it is never options alone
+        begin, end = marks[k - 1][1], marks[k][0] if k < len(marks) else len(masked)
+        inside, rest, pos = pieces[k], [], begin
+        for m in inside:
+            rest.append(masked[pos:m.start()])
+            pos = m.end()
+        rest.append(masked[pos:end])
+        if pos <= end and not _FILLER.sub(" ", " ".join(rest)).strip():
+            alone.update(m.start() for m in inside)
+    return alone
 
 
 def _apply(options: MeetingOptions, m: re.Match[str]) -> tuple[MeetingOptions, str | None]:
@@ -181,8 +201,10 @@ def _reading(m: re.Match[str]) -> tuple[str, Any]:
 
 def _bad_keyword(text: str, masked: str, subject: int, accepted: list[re.Match[str]]) -> str | None:
     """`presenters: bob` before the subject: meant as an option, but not one."""
-    for k in _KEYWORD.finditer(masked):
-        if k.start() >= subject or any(m.start() <= k.start() < m.end() for m in accepted):
+    starts = [m.start() for m in accepted]
+    for k in _KEYWORD.finditer(masked, 0, subject):
+        i = bisect_right(starts, k.start()) - 1
+        if i >= 0 and k.start() < accepted[i].end():  # a good one: `lobby: everyone waits`
             continue
         shown = " ".join(text[k.start():k.end()].split())[:_SHOWN]
         if k.group("keyword").lower() == "lobby":

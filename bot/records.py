@@ -9,7 +9,8 @@ tenant and conversation, and the messages that show its card, are read from here
 - sign-in: the command waiting while its user signs in, and token exchanges already done;
 - meeting records: what a meeting card shows and who may act on it;
 - form cards and "Try again" requests MeetBot posted, so their buttons act only on those;
-- tenants whose Calendars.ReadWrite was refused lately, so a refusal costs one Entra round trip.
+- tenants (app-only: users) whose Calendars.ReadWrite was refused lately, so a refusal costs
+  one round trip, not one per command.
 
 Values under the sealed prefixes (bot.state.SEALED_PREFIXES) are encrypted at rest when
 STATE_ENCRYPTION_KEY is set. Nothing here imports botbuilder.
@@ -363,18 +364,19 @@ class Records:
         return store_lock(self.store, "record:" + ref, ttl=30, wait=15)
 
     # --- tenants without calendar permission ------------------------------------------------
-    async def calendar_refused(self, tenant_id: str) -> bool:
-        """Was Calendars.ReadWrite refused for this tenant within NO_CALENDAR_TTL? Unknown
-        (the store unreachable) counts as no: the calendar is tried, and may be refused again."""
+    async def calendar_refused(self, key: str) -> bool:
+        """Was Calendars.ReadWrite refused for this tenant (or user) within NO_CALENDAR_TTL?
+        Unknown (the store unreachable) counts as no: the calendar is tried, and may be
+        refused again."""
         try:
-            return await self.store.get("nocal:" + _digest(tenant_id.lower())) is not None
+            return await self.store.get("nocal:" + _digest(key)) is not None
         except StorageUnavailable as err:
             log.warning("state store unreachable, calendar permission not remembered: %s", err)
             return False
 
-    async def remember_calendar_refused(self, tenant_id: str) -> None:
+    async def remember_calendar_refused(self, key: str) -> None:
         try:
-            await self.store.set("nocal:" + _digest(tenant_id.lower()), b"1", ttl=NO_CALENDAR_TTL)
+            await self.store.set("nocal:" + _digest(key), b"1", ttl=NO_CALENDAR_TTL)
         except StorageUnavailable as err:
             log.warning("state store unreachable, calendar refusal not remembered: %s", err)
 

@@ -6,7 +6,7 @@ per MEETINGS_ON_CALENDAR, a calendar event with a Teams meeting behind it: on th
 calendar, with Outlook's invitations to the invitees. A tenant that has not granted
 Calendars.ReadWrite gets the standalone meeting and a line on the card, never a failure, and
 its refusal is remembered for an hour (bot/records.py) so it costs one round trip, not one per
-command.
+command (per tenant; app-only: per user, see `_refusal_key`).
 """
 from __future__ import annotations
 
@@ -45,11 +45,12 @@ MAX_CALENDAR_INVITES = 250
 
 
 class CalendarMemory(Protocol):
-    """Which tenants refused Calendars.ReadWrite lately (bot/records.py `Records`)."""
+    """Who was refused Calendars.ReadWrite lately (bot/records.py `Records`), by a key
+    `MeetingService._refusal_key` makes."""
 
-    async def calendar_refused(self, tenant_id: str) -> bool: ...
+    async def calendar_refused(self, key: str) -> bool: ...
 
-    async def remember_calendar_refused(self, tenant_id: str) -> None: ...
+    async def remember_calendar_refused(self, key: str) -> None: ...
 
 
 def user_key(caller: Caller) -> UserKey:
@@ -85,6 +86,13 @@ class MeetingService:
         # App-only tokens have no "me": the organizer is named in the path (/users/{oid}).
         return user.aad_object_id if self.broker.app_only else None
 
+    def _refusal_key(self, user: UserKey) -> str:
+        """Delegated: the tenant, whose admin consent is what is missing. App-only: the user,
+        since Exchange can limit the application permission to some mailboxes (RBAC for
+        Applications) and a 403 then speaks for one mailbox, not for the tenant."""
+        tenant = user.tenant_id.lower()
+        return f"{tenant}/{user.aad_object_id.lower()}" if self.broker.app_only else tenant
+
     def wants_calendar(self, request: MeetingRequest) -> bool:
         """MEETINGS_ON_CALENDAR=scheduled: a later start or invitees; `meet now` (now, nobody
         named) keeps its one-call path."""
@@ -104,7 +112,7 @@ class MeetingService:
         meeting, invitations_off = None, False
         if self.wants_calendar(request):
             assert self._memory is not None
-            if await self._memory.calendar_refused(caller.tenant_id):
+            if await self._memory.calendar_refused(self._refusal_key(user)):
                 invitations_off = True
             else:
                 try:
@@ -114,7 +122,7 @@ class MeetingService:
                 except CalendarPermissionMissing as err:
                     log.info("no Calendars.ReadWrite in this tenant, a standalone meeting "
                              "instead: %s", err.detail)
-                    await self._memory.remember_calendar_refused(caller.tenant_id)
+                    await self._memory.remember_calendar_refused(self._refusal_key(user))
                     invitations_off = True
                 except GraphNotFound as err:  # e.g. no Exchange Online mailbox for this user
                     log.warning("no calendar for this organizer, a standalone meeting "

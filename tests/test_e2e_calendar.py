@@ -151,6 +151,23 @@ async def test_a_redelivered_command_makes_one_event_and_one_invitation(demo_bot
     assert len([c for c in connector.calls if c.op in ("reply", "send") and card_of(c.body)]) == 1
 
 
+async def test_try_again_makes_that_same_event_with_its_options(demo_bot, connector):
+    """Graph gave up on the event (503s): "Try again" repeats the first try's transactionId,
+    with the options the command had (kept in the retry record)."""
+    user = User()
+    graph = demo_bot.app[LOCAL_GRAPH]
+    graph.faults.push(*(Fault(status=503, path="/events") for _ in range(4)))
+    act, card = await ask(demo_bot, connector, "meet tomorrow 10am about planning, no chat", user)
+    assert "unavailable" in card_text(card) and graph.events == {}
+    retry = invoke("adaptiveCard/action", execute(actions_of(card)["Try again"]),
+                   service_url=connector.url, user=user)
+    answer = (await demo_bot.post(retry)).body_json["value"]
+    (event,) = graph.events_of(user.tenant_id, user.aad_object_id)
+    assert event.data["transactionId"] == transaction_id_for(act["conversation"]["id"], act["id"])
+    assert graph.meeting_of(event)["allowMeetingChat"] == "disabled"
+    assert "Options: no meeting chat" in texts(answer) and "On your calendar" in texts(answer)
+
+
 async def organizer_view(bot, connector, organizer: User, card: dict, kind: str) -> dict:
     value = {"action": card["refresh"]["action"], "trigger": "automatic"}
     resp = await bot.post(invoke("adaptiveCard/action", value, service_url=connector.url,
@@ -274,17 +291,18 @@ async def test_delegated_with_consent_the_calendar_token_makes_the_event(cloud):
         await stop_bot(bot)
 
 
-async def test_app_only_without_the_calendar_role_is_remembered_too(cloud):
-    """App-only: the token simply lacks the role and Graph answers 403 on /events."""
+async def test_app_only_without_the_calendar_role_is_remembered_per_user(cloud):
+    """App-only: the token simply lacks the role and Graph answers 403 on /events. Exchange
+    can limit the role to some mailboxes, so the 403 is remembered for that user only."""
     bot = await start_bot(cloud.bot_env(GRAPH_AUTH_MODE="app"))
     try:
-        user = User()
+        user, colleague = User(), User(name="Ben")
         cloud.graph.grant_policy(user.tenant_id, APP_ID)
-        for hour in (10, 11):
+        for who, hour in ((user, 10), (user, 11), (colleague, 10)):
             _, card = await ask(bot, cloud.connector, f"meet tomorrow {hour}am about planning",
-                                user, token=cloud.channel_token())
+                                who, token=cloud.channel_token())
             assert NO_PERMISSION in card_text(card)
-        assert cloud.graph.count("POST", "/events") == 1  # the 403, then remembered
+        assert cloud.graph.count("POST", "/events") == 2  # one 403 each, then remembered
         assert len(cloud.graph.meetings_of(user.tenant_id, user.aad_object_id)) == 2
     finally:
         await stop_bot(bot)

@@ -446,7 +446,7 @@ def _iso(dt: datetime) -> str:
 
 def _create_body(req: MeetingRequest, external_id: str) -> str:
     """createOrGet takes externalId, subject, times and participants; lobby and other settings
-    are ignored there (contract §4), and MeetBot keeps Graph's defaults, so one request."""
+    are ignored there (contract §4): `apply_settings` PATCHes them, only when there are any."""
     body: dict[str, Any] = {"externalId": external_id, "subject": req.subject,
                             "startDateTime": _iso(req.start), "endDateTime": _iso(req.end)}
     attendees = [_attendee(p) for p in req.attendees if p.aad_object_id or p.upn]

@@ -27,6 +27,14 @@ class GraphAuthMode(str, Enum):
     DEMO = "demo"  # no credentials: the embedded Graph simulator, tokens minted locally
 
 
+class CalendarMode(str, Enum):
+    """MEETINGS_ON_CALENDAR: which meetings are calendar events with invitations (issue #16)."""
+
+    SCHEDULED = "scheduled"  # a later start or invitees: on the calendar; `meet now` stays standalone
+    ALWAYS = "always"  # every meeting, `meet now` included
+    NEVER = "never"  # standalone onlineMeetings only, as before calendar support
+
+
 class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -47,6 +55,7 @@ class Settings:
     graph_auth: GraphAuthMode = GraphAuthMode.DEMO
     graph_deadline: float = 10.0
     ack_after: float = 5.0  # answer Teams after this long; a slow meeting's card follows
+    meetings_on_calendar: CalendarMode = CalendarMode.SCHEDULED
     authority_host: str = PUBLIC_AUTHORITY_HOST
     sso_resource: str = ""  # api://botid-{appId}, Teams SSO tokenExchangeResource.uri
     sso_connection_name: str = ""  # OAuthCard connectionName (an Azure Bot OAuth connection)
@@ -163,6 +172,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if mode is not GraphAuthMode.DEMO and not app_id:
         problems.append(f"GRAPH_AUTH_MODE={mode.value} needs MicrosoftAppId and MicrosoftAppPassword.")
 
+    calendar_raw = get("MEETINGS_ON_CALENDAR", "scheduled").lower() or "scheduled"
+    try:
+        calendar = CalendarMode(calendar_raw)
+    except ValueError:
+        problems.append(f"MEETINGS_ON_CALENDAR={calendar_raw!r}: use scheduled, always or never.")
+        calendar = CalendarMode.SCHEDULED
+
     graph = get("GRAPH_BASE_URL") or None
     if graph and not re.match(r"^https?://", graph):
         problems.append(f"GRAPH_BASE_URL={graph!r} must start with https:// (or http:// for a simulator).")
@@ -222,6 +238,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graph_resource=(get("GRAPH_RESOURCE") or graph or PUBLIC_GRAPH).rstrip("/"),
         graph_deadline=number("GRAPH_TIMEOUT", "10", float, lo=0.5, hi=60),
         ack_after=number("ACK_AFTER_SECONDS", "5", float, lo=0.1, hi=14),
+        meetings_on_calendar=calendar,
         authority_host=get("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY_HOST) or PUBLIC_AUTHORITY_HOST,
         sso_resource=get("SSO_RESOURCE") or (f"api://botid-{app_id}" if app_id else ""),
         sso_connection_name=get("SSO_CONNECTION_NAME", "graph-sso"),

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 EXAMPLE = "meet now 30m about budget review"
+# What attendees read in Outlook: the event's body (Outlook adds the Teams join details below
+# it) and the message that comes with End's cancellation.
+CALENDAR_EVENT_BODY = "Scheduled in Microsoft Teams with MeetBot."
+CALENDAR_CANCEL_COMMENT = "The organizer ended this meeting in Microsoft Teams."
 
 
 class MeetBotError(Exception):

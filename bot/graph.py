@@ -203,24 +203,34 @@ class GraphClient:
 
     async def create_or_get(self, token: str, req: MeetingRequest, *, external_id: str,
                             user_id: str | None = None) -> Meeting:
+        """One createOrGet; then `apply_settings` for the lobby and the options it cannot
+        carry (docs/graph-contract.md §4), which costs nothing more when there are none."""
         body = _create_body(req, external_id)
         status, payload, rid = await self._call("POST", self._meetings(user_id) + "/createOrGet",
                                                 token, body, "createOrGet")
         meeting = parse_meeting(payload, created=status == 201, request_id=rid)
-        # createOrGet ignores lobby settings (docs/graph-contract.md §4): invited people skip the lobby only
-        # after a follow-up PATCH. Only when someone was invited, so the default stays 1 call.
-        lobby = LOBBY_FOR_SCOPE.get(req.scope)
-        if lobby and meeting.lobby_scope != lobby:
-            meeting = await self.set_lobby(token, meeting.id, lobby, user_id=user_id)
-        return meeting
+        return await self.apply_settings(token, meeting, req.scope, req.options, user_id=user_id)
 
-    async def set_lobby(self, token: str, meeting_id: str, scope: str, *,
-                        user_id: str | None = None) -> Meeting:
-        body = json.dumps({"lobbyBypassSettings": {"scope": scope, "isDialInBypassEnabled": False}})
-        # "invited" is an evolvable enum member: Graph wants this Prefer header for it (§2).
-        _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
-                                           "lobby", {"Prefer": "include-unknown-enum-members"})
-        return parse_meeting(payload, created=True, request_id=rid)
+    async def apply_settings(self, token: str, meeting: Meeting, scope: AttendeeScope,
+                             options: MeetingOptions, *, user_id: str | None = None) -> Meeting:
+        """The lobby that goes with who was invited, and the options asked for, in one PATCH
+        (*Update onlineMeeting*), only for what the meeting does not have already: a plain
+        `meet now` and a repeated createOrGet make no call here. An option asked for wins over
+        the lobby the invitees imply. OptionRefused carries the meeting as it stands."""
+        fields = _option_fields(options)
+        lobby = LOBBY_FOR_SCOPE.get(scope)
+        if lobby and options.lobby is None:
+            fields["lobbyBypassSettings"] = {"scope": lobby, "isDialInBypassEnabled": False}
+        fields = {k: v for k, v in fields.items() if not _already(meeting, k, v)}
+        if not fields:
+            return meeting
+        try:
+            return _after_patch(await self._patch_fields(token, meeting.id, fields,
+                                                         user_id=user_id), meeting)
+        except OptionRefused as err:
+            partial = err.meeting
+            err.meeting = _after_patch(partial, meeting) if isinstance(partial, Meeting) else meeting
+            raise
 
     async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
         _, payload, rid = await self._call("GET", self._meeting(user_id, meeting_id), token, None, "get")
@@ -248,9 +258,15 @@ class GraphClient:
         fields = _option_fields(options)
         if not fields:
             raise ValueError("set_options needs at least one option")
+        return await self._patch_fields(token, meeting_id, fields, user_id=user_id)
+
+    async def _patch_fields(self, token: str, meeting_id: str, fields: dict[str, Any], *,
+                            user_id: str | None = None) -> Meeting:
         url = self._meeting(user_id, meeting_id)
+        # "invited" is an evolvable enum member: Graph wants this Prefer header for it (§2).
+        prefer = {"Prefer": "include-unknown-enum-members"}
         try:
-            _, payload, rid = await self._call("PATCH", url, token, json.dumps(fields), "options")
+            _, payload, rid = await self._call("PATCH", url, token, json.dumps(fields), "options", prefer)
             return parse_meeting(payload, created=False, request_id=rid)
         except (GraphBadRequest, GraphForbidden) as err:
             if isinstance(err, AccessPolicyMissing):
@@ -259,7 +275,8 @@ class GraphClient:
         refused, meeting = [], None
         for name, value in (fields.items() if len(fields) > 1 else ()):
             try:
-                _, payload, rid = await self._call("PATCH", url, token, json.dumps({name: value}), "options")
+                _, payload, rid = await self._call("PATCH", url, token, json.dumps({name: value}),
+                                                   "options", prefer)
                 meeting = parse_meeting(payload, created=False, request_id=rid)
             except (GraphBadRequest, GraphForbidden) as err:
                 if isinstance(err, AccessPolicyMissing):
@@ -307,15 +324,24 @@ class GraphClient:
 
     async def create_calendar_meeting(self, token: str, req: MeetingRequest, *, transaction_id: str,
                                       time_zone: str, attendees: Sequence[Person], body_html: str,
-                                      user_id: str | None = None) -> Meeting:
+                                      user_id: str | None = None,
+                                      meetings_token: str | None = None) -> Meeting:
         """create_event + find_meeting_by_join_url: the same Meeting a card already shows, plus
-        the event id and how many people were invited. Two Graph calls."""
+        the event id and how many people were invited. Two Graph calls. `meetings_token` reads
+        the onlineMeeting when `token` is a calendar-only one (delegated: one scope per token).
+        A meeting not (yet) found by its link is retryable: trying again with the same
+        transactionId finds the same event, so nobody is invited twice."""
         event = await self.create_event(token, req, transaction_id=transaction_id, time_zone=time_zone,
                                         attendees=attendees, body_html=body_html, user_id=user_id)
         if event.join_url is None:
             raise GraphBadResponse("event_create: the event has no Teams meeting",
                                    request_id=event.request_id)
-        meeting = await self.find_meeting_by_join_url(token, event.join_url, user_id=user_id)
+        try:
+            meeting = await self.find_meeting_by_join_url(meetings_token or token, event.join_url,
+                                                          user_id=user_id)
+        except GraphNotFound as err:
+            raise GraphUnavailable(f"event {event.id[:12]}…: {err.detail}",
+                                   request_id=err.request_id) from None
         return attach_event(meeting, event)
 
     async def update_event_times(self, token: str, event_id: str, start: datetime, end: datetime, *,
@@ -421,13 +447,31 @@ def _iso(dt: datetime) -> str:
 
 def _create_body(req: MeetingRequest, external_id: str) -> str:
     """createOrGet takes externalId, subject, times and participants; lobby and other settings
-    are ignored there (docs/graph-contract.md §4), and MeetBot keeps Graph's defaults, so one request."""
+    are ignored there (docs/graph-contract.md §4): `apply_settings` PATCHes them, only when there are any."""
     body: dict[str, Any] = {"externalId": external_id, "subject": req.subject,
                             "startDateTime": _iso(req.start), "endDateTime": _iso(req.end)}
     attendees = [_attendee(p) for p in req.attendees if p.aad_object_id or p.upn]
     if attendees:
         body["participants"] = {"attendees": attendees}
     return json.dumps(body, separators=(",", ":"))
+
+
+def _after_patch(patched: Meeting, before: Meeting) -> Meeting:
+    """The PATCH's answer, still marked as created (or not) and as behind its event."""
+    return dataclasses.replace(patched, created=before.created, event_id=before.event_id,
+                               invitations=before.invitations)
+
+
+def _already(meeting: Meeting, name: str, value: Any) -> bool:
+    """Does the meeting, as Graph reported it, have this property value already?"""
+    if name == "lobbyBypassSettings":
+        return bool(value["scope"] == meeting.lobby_scope)
+    return bool(_option_fields(meeting.options).get(name) == value)
+
+
+# MeetingOptions fields -> the onlineMeeting properties they set (*onlineMeeting resource type*).
+OPTION_PROPERTIES = {"presenters": "allowedPresenters", "lobby": "lobbyBypassSettings",
+                     "record": "recordAutomatically", "chat": "allowMeetingChat"}
 
 
 def _option_fields(options: MeetingOptions) -> dict[str, Any]:

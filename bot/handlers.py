@@ -56,6 +56,8 @@ from .models import (
     SignOutRequest,
     UserTime,
 )
+from .options import extract as extract_options
+from .options import restore as restore_options
 from .records import (
     Delivery,
     MeetingRecord,
@@ -151,9 +153,25 @@ class MeetBot:
     @staticmethod
     def read_command(text: str, *, time_zone: str | None, locale: str | None,
                      mentions: tuple[Mention, ...] | list[Mention]) -> Command:
-        """What the words ask for: the one reading of typed text, also for a resumed command."""
-        return parse(text, now=datetime.now(UTC), user_time=user_time_from(time_zone),
-                     mentions=list(mentions), locale=locale)
+        """What the words ask for: the one reading of typed text, also for a resumed command.
+        Meeting options come out first (bot/options.py); text that is no meeting command is
+        read as typed."""
+        now, user_time = datetime.now(UTC), user_time_from(time_zone)
+        found = extract_options(text)
+        try:
+            command = parse(found.text, now=now, user_time=user_time, mentions=list(mentions),
+                            locale=locale)
+        except ParseError as err:
+            if err.suggestion and found.phrases:  # "Did you mean" keeps the options
+                raise ParseError(err.reason, err.example,
+                                 restore_options(err.suggestion, found)) from None
+            raise
+        if not isinstance(command, MeetingRequest):
+            return command if found.text == text else parse(
+                text, now=now, user_time=user_time, mentions=list(mentions), locale=locale)
+        if found.problem:
+            raise ParseError(found.problem)
+        return replace(command, options=found.options, bare=False) if found.options else command
 
     async def on_message(self, turn: Turn) -> None:
         inbound = turn.inbound
@@ -218,10 +236,11 @@ class MeetBot:
             try:
                 request = await resolve_attendees(
                     turn.members, request, conversation_id=inbound.conversation_id,
-                    team_id=inbound.team_id, organizer_id=caller.aad_object_id)
+                    team_id=inbound.team_id, organizer_id=caller.aad_object_id,
+                    addresses=self.service.wants_calendar(request))
                 meeting = await self.service.create(
                     caller, request, conversation_id=inbound.conversation_id,
-                    activity_id=key or inbound.activity_id)
+                    activity_id=key or inbound.activity_id, time_zone=inbound.time_zone)
             except SignInRequired:
                 await self.records.save_pending(caller, PendingCommand(
                     inbound.text, key or inbound.activity_id, inbound.conversation_id,
@@ -346,7 +365,7 @@ class MeetBot:
         inbound = turn.inbound
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
-                                            activity_id=key)
+                                            activity_id=key, time_zone=inbound.time_zone)
         card_ids: tuple[str, ...] = ()
         if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
             card_ids = (inbound.reply_to_id or "",)
@@ -366,7 +385,8 @@ class MeetBot:
     async def _create(self, turn: Turn, form: CreateFromForm) -> cards.CardMessage:
         inbound = turn.inbound
         request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
-        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject)
+        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject,
+                        form.options)
         return await self._created_by_click(turn, request, key)
 
     @on_verb(actions.VERB_RETRY)
@@ -412,7 +432,8 @@ class MeetBot:
             if not latest.meeting.ended and action.version == latest.version:
                 if action.verb == actions.VERB_EXTEND:
                     meeting = await self.service.extend(caller, latest.meeting,
-                                                        actions.EXTEND_MINUTES)
+                                                        actions.EXTEND_MINUTES,
+                                                        time_zone=latest.time_zone)
                 else:
                     meeting = await self.service.end(caller, latest.meeting)
                 latest = replace(latest, meeting=_keep_names(meeting, latest.meeting),
@@ -483,7 +504,8 @@ class MeetBot:
         request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
         meeting = await self.service.create(
             inbound.caller, request, conversation_id=inbound.conversation_id,
-            activity_id=click_key(inbound.activity_id, form.minutes, form.subject))
+            activity_id=click_key(inbound.activity_id, form.minutes, form.subject, form.options),
+            time_zone=inbound.time_zone)
         record = await self._record(meeting, inbound, user_time_of(inbound))
         return self._card(record, inbound.caller, everyone=True), meeting.subject
 

@@ -96,9 +96,11 @@ async def _bot(app: web.Application) -> AsyncIterator[None]:
     settings, metrics = app[SETTINGS], app[METRICS]
     graph = GraphClient(app[SESSION], app[GRAPH_ROOT], deadline=settings.graph_deadline,
                         on_event=metrics.graph_event)
+    records = Records(app[STORE])
     service = MeetingService(graph, app[BROKER], allowed_tenants=settings.allowed_tenants,
-                             on_meeting=metrics.meeting)
-    bot = MeetBot(service, Records(app[STORE]), ack_after=settings.ack_after,
+                             on_meeting=metrics.meeting, calendar=settings.meetings_on_calendar,
+                             calendar_memory=records)
+    bot = MeetBot(service, records, ack_after=settings.ack_after,
                   on_reply_lost=metrics.reply_lost)
     app[BOT] = bot
     app[EDGE] = create_edge(settings, app[SESSION], app[BROKER], bot, metrics,

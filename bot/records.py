@@ -8,7 +8,9 @@ tenant and conversation, and the messages that show its card, are read from here
   redelivered activity is answered once even when the first instance died half-way;
 - sign-in: the command waiting while its user signs in, and token exchanges already done;
 - meeting records: what a meeting card shows and who may act on it;
-- form cards and "Try again" requests MeetBot posted, so their buttons act only on those.
+- form cards and "Try again" requests MeetBot posted, so their buttons act only on those;
+- tenants (app-only: users) whose Calendars.ReadWrite was refused lately, so a refusal costs
+  one round trip, not one per command.
 
 Values under the sealed prefixes (bot.state.SEALED_PREFIXES) are encrypted at rest when
 STATE_ENCRYPTION_KEY is set. Nothing here imports botbuilder.
@@ -30,7 +32,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import StorageUnavailable
-from .models import AttendeeScope, AudioConferencing, Caller, Meeting, MeetingRequest, Person
+from .models import (
+    AttendeeScope,
+    AudioConferencing,
+    Caller,
+    Lobby,
+    Meeting,
+    MeetingOptions,
+    MeetingRequest,
+    Person,
+    Presenters,
+)
 from .state import KeyValueStore, store_lock, unique_token
 
 log = logging.getLogger(__name__)
@@ -47,6 +59,9 @@ EXCHANGE_TTL = 10 * 60
 WELCOME_TTL = 24 * 3600
 FORM_TTL = 30 * 24 * 3600
 RETRY_TTL = 24 * 3600
+# A tenant without Calendars.ReadWrite is asked again after this long: an admin who grants it
+# sees invitations within the hour, and meanwhile commands cost no Entra or Graph round trip.
+NO_CALENDAR_TTL = 3600
 # A record lives until a week after its meeting ends (at least a day): long enough for every
 # refresh and late click, bounded by how far ahead the grammar lets a meeting start.
 RECORD_AFTER_END = timedelta(days=7)
@@ -112,7 +127,10 @@ def _meeting_json(m: Meeting) -> dict[str, Any]:
                 "tollFree": list(audio.toll_free_numbers), "dialinUrl": audio.dialin_url},
             "organizerId": m.organizer_id, "externalId": m.external_id,
             "attendees": [[p.name, p.aad_object_id] for p in m.attendees],
-            "lobby": m.lobby_scope, "ended": m.ended}
+            "lobby": m.lobby_scope, "ended": m.ended, "options": _options_json(m.options),
+            "eventId": m.event_id, "invitations": m.invitations,
+            "refused": list(m.refused_options), "invitationsOff": m.invitations_off,
+            "notInvited": m.not_invited}
 
 
 def _meeting_from(d: dict[str, Any]) -> Meeting:
@@ -125,7 +143,25 @@ def _meeting_from(d: dict[str, Any]) -> Meeting:
             toll_free_numbers=tuple(audio.get("tollFree", ())), dialin_url=audio.get("dialinUrl")),
         organizer_id=d.get("organizerId"), external_id=d.get("externalId"),
         attendees=tuple(Person(name=n, aad_object_id=o) for n, o in d.get("attendees", ())),
-        lobby_scope=d.get("lobby"), created=False, ended=bool(d.get("ended")))
+        lobby_scope=d.get("lobby"), created=False, ended=bool(d.get("ended")),
+        options=_options_from(d.get("options")), event_id=d.get("eventId"),
+        invitations=int(d.get("invitations") or 0),
+        refused_options=tuple(d.get("refused") or ()),
+        invitations_off=bool(d.get("invitationsOff")), not_invited=int(d.get("notInvited") or 0))
+
+
+def _options_json(o: MeetingOptions) -> dict[str, Any]:
+    return {"presenters": o.presenters and o.presenters.value, "lobby": o.lobby and o.lobby.value,
+            "record": o.record, "chat": o.chat}
+
+
+def _options_from(d: dict[str, Any] | None) -> MeetingOptions:
+    """Records written before options existed have none."""
+    if not d:
+        return MeetingOptions()
+    return MeetingOptions(presenters=Presenters(d["presenters"]) if d.get("presenters") else None,
+                          lobby=Lobby(d["lobby"]) if d.get("lobby") else None,
+                          record=d.get("record"), chat=d.get("chat"))
 
 
 def _record_ttl(meeting: Meeting) -> float:
@@ -149,7 +185,8 @@ class RetryRecord:
 def _request_json(r: MeetingRequest) -> dict[str, Any]:
     return {"subject": r.subject, "start": _stored_time(r.start), "end": _stored_time(r.end),
             "startsNow": r.starts_now, "subjectGiven": r.subject_given, "scope": r.scope.value,
-            "attendees": [[p.name, p.aad_object_id, p.upn, p.teams_id] for p in r.attendees]}
+            "attendees": [[p.name, p.aad_object_id, p.upn, p.teams_id] for p in r.attendees],
+            "options": _options_json(r.options)}
 
 
 def _request_from(d: dict[str, Any]) -> MeetingRequest:
@@ -158,7 +195,8 @@ def _request_from(d: dict[str, Any]) -> MeetingRequest:
         starts_now=d["startsNow"], subject_given=d["subjectGiven"],
         scope=AttendeeScope(d["scope"]),
         attendees=tuple(Person(name=n, aad_object_id=o, upn=u, teams_id=t)
-                        for n, o, u, t in d["attendees"]))
+                        for n, o, u, t in d["attendees"]),
+        options=_options_from(d.get("options")))
 
 
 # --- the waiting command -------------------------------------------------------------------------
@@ -325,6 +363,23 @@ class Records:
     def meeting_lock(self, ref: str) -> AbstractAsyncContextManager[None]:
         """One change at a time per meeting, across instances."""
         return store_lock(self.store, "record:" + ref, ttl=30, wait=15)
+
+    # --- tenants without calendar permission ------------------------------------------------
+    async def calendar_refused(self, key: str) -> bool:
+        """Was Calendars.ReadWrite refused for this tenant (or user) within NO_CALENDAR_TTL?
+        Unknown (the store unreachable) counts as no: the calendar is tried, and may be
+        refused again."""
+        try:
+            return await self.store.get("nocal:" + _digest(key)) is not None
+        except StorageUnavailable as err:
+            log.warning("state store unreachable, calendar permission not remembered: %s", err)
+            return False
+
+    async def remember_calendar_refused(self, key: str) -> None:
+        try:
+            await self.store.set("nocal:" + _digest(key), b"1", ttl=NO_CALENDAR_TTL)
+        except StorageUnavailable as err:
+            log.warning("state store unreachable, calendar refusal not remembered: %s", err)
 
     # --- cards with buttons that create -----------------------------------------------------
     async def remember_form(self, conversation_id: str, activity_id: str) -> None:

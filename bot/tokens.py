@@ -3,6 +3,8 @@
 - the bot's own token for the Bot Connector (client credentials, channel scope);
 - a Graph token for a user, delegated: Teams SSO token -> MSAL on-behalf-of -> per-user MSAL
   cache (kept in the state store, encrypted there) -> silent acquisition/refresh afterwards;
+- a separate calendar token for the same user (`Calendars.ReadWrite`, never asked for together
+  with the meetings scope, so a tenant that has not granted it still gets meetings);
 - a Graph token for the app (app-only mode: client credentials + application access policy);
 - demo mode: tokens minted by the embedded local cloud.
 
@@ -35,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 import jwt
 
 from .errors import (
+    CalendarPermissionMissing,
     ConsentRequired,
     PersonalAccountNotSupported,
     SignInRequired,
@@ -68,6 +71,10 @@ class TokenBroker(Protocol):
 
     async def graph_token(self, user: UserKey) -> str:
         """A Graph token for this user's request; raises SignInRequired when there is none."""
+
+    async def calendar_token(self, user: UserKey) -> str:
+        """A Graph token for this user's calendar (`Calendars.ReadWrite`); raises
+        CalendarPermissionMissing when the tenant has not granted it (never a consent prompt)."""
 
     async def exchange(self, user: UserKey, sso_token: str) -> None:
         """Teams SSO token -> Graph token (on-behalf-of), remembered for later turns."""
@@ -215,6 +222,9 @@ class MsalBroker:
         self._authority_host = authority_host.rstrip("/")
         self._app_tenant = app_tenant or "organizations"
         self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
+        # Its own request, never combined with the meetings scope: a tenant that has not granted
+        # Calendars.ReadWrite would otherwise lose meetings too (AADSTS65001 names the request).
+        self._calendar_scopes = [f"{graph_resource}/Calendars.ReadWrite"]
         self._graph_app_scopes = [f"{graph_resource}/.default"]
         self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
@@ -322,18 +332,65 @@ class MsalBroker:
             self._hot.put(user, result["access_token"], result.get("expires_in", 3600))
             return result["access_token"]
 
+    async def calendar_token(self, user: UserKey) -> str:
+        """App-only: the same `.default` token (whether it carries the Calendars.ReadWrite role
+        shows as Graph's 403). Delegated: the on-behalf-of grant's refresh token, asked for
+        Calendars.ReadWrite alone: the *On-Behalf-Of flow* page lets the middle tier use the
+        refresh token it got for further tokens, and MSAL keeps that token when a refresh is
+        refused ("the RT could still be useful for other ... scope"), so a refusal here never
+        costs the meetings token. Consent refused (AADSTS65001 and the like) is
+        CalendarPermissionMissing; no sign-in card, no consent prompt."""
+        if user.tenant_id == CONSUMER_TENANT:
+            raise PersonalAccountNotSupported("consumer tenant")
+        if self.app_only:
+            return await self._app_graph_token(user.tenant_id)
+        key = ("calendar", user)
+        token = self._hot.get(key)
+        if token:
+            return token
+        async with self._bounded("calendar token"), self._locks.hold(user.storage_key):
+            token = self._hot.get(key)
+            if token:
+                return token
+            blob = await self._store.get(user.storage_key)
+            if blob is None:
+                raise SignInRequired("no token cache for user")
+            cache = self._msal.SerializableTokenCache()
+            cache.deserialize(blob.decode())
+            result = await self._graph_pool.run("calendar token", self._silent, user, cache,
+                                                self._calendar_scopes)
+            if not result:
+                raise SignInRequired("no refresh token for the calendar")
+            if "access_token" not in result:
+                err = classify_msal_error(result, admin_consent_url=None)
+                if isinstance(err, ConsentRequired):
+                    raise CalendarPermissionMissing(f"calendar token refused: {err.detail}")
+                raise err
+            if cache.has_state_changed:
+                await self._store.set(user.storage_key, cache.serialize().encode(), ttl=90 * 86400)
+            calendar: str = result["access_token"]
+            self._hot.put(key, calendar, result.get("expires_in", 3600))
+            return calendar
+
     def _on_behalf_of(self, user: UserKey, cache, sso_token: str) -> dict:
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
         return app.acquire_token_on_behalf_of(sso_token, self._graph_scopes)
 
-    def _silent(self, user: UserKey, cache) -> dict | None:
+    def _silent(self, user: UserKey, cache, scopes: list[str] | None = None) -> dict | None:
+        """A token from the user's cache: None when there is no account or refresh token;
+        for `scopes` other than the meetings scope, Entra's refusal as MSAL's error dict."""
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
         accounts = [a for a in app.get_accounts()
                     if a.get("local_account_id") == user.aad_object_id
                     or a.get("home_account_id", "").startswith(user.aad_object_id)]
         if not accounts:
             return None
-        return app.acquire_token_silent(self._graph_scopes, account=accounts[0])
+        if scopes is None:
+            found: dict[str, Any] | None = app.acquire_token_silent(self._graph_scopes,
+                                                                    account=accounts[0])
+        else:
+            found = app.acquire_token_silent_with_error(scopes, account=accounts[0])
+        return found
 
     async def _app_graph_token(self, tenant: str) -> str:
         return await self._client_credentials(("app", tenant),
@@ -375,6 +432,7 @@ class MsalBroker:
 
     async def sign_out(self, user: UserKey) -> None:
         self._hot.drop(user)
+        self._hot.drop(("calendar", user))
         await self._store.delete(user.storage_key)
 
 
@@ -389,6 +447,27 @@ class LocalBroker:
         self._issuer = issuer
         self._audience = audience
         self._hot = _HotCache(on_lookup=on_cache_lookup)
+        self._no_calendar: set[str] = set()
+
+    def withhold_calendar(self, tenant_id: str) -> None:
+        """This demo tenant has not granted Calendars.ReadWrite: its calendar token is refused
+        as Entra ID refuses it (so demo mode and the tests show both paths)."""
+        self._no_calendar.add(tenant_id.lower())
+
+    def grant_calendar(self, tenant_id: str) -> None:
+        self._no_calendar.discard(tenant_id.lower())
+
+    async def calendar_token(self, user: UserKey) -> str:
+        if user.tenant_id.lower() in self._no_calendar:
+            raise CalendarPermissionMissing("demo tenant without Calendars.ReadWrite")
+        key = ("calendar", user)
+        token = self._hot.get(key)
+        if token is None:
+            token = self._issuer.issue({
+                "aud": self._audience, "tid": user.tenant_id, "oid": user.aad_object_id,
+                "scp": "Calendars.ReadWrite", "name": "Demo user"})
+            self._hot.put(key, token, 3600)
+        return token
 
     async def graph_token(self, user: UserKey) -> str:
         token = self._hot.get(user)
@@ -404,6 +483,7 @@ class LocalBroker:
 
     async def sign_out(self, user: UserKey) -> None:
         self._hot.drop(user)
+        self._hot.drop(("calendar", user))
 
     async def bot_token(self) -> str | None:
         return None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from bot.models import AudioConferencing, Meeting, UserTime
 from cards.actions import EXTEND_MINUTES, VERB_END, VERB_EXTEND, VERB_REFRESH, meeting_data
 from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
+from cards.calendar import add_to_calendar, footer
 from cards.text import group3, md, phone, when
 
 # Teams shows a user-specific view to at most 60 users; more ids are not honoured.
@@ -23,8 +24,6 @@ _LOBBY = {
 }
 
 # Built once: the parts every meeting card shares.
-_NO_CALENDAR = "This meeting isn't on anyone's calendar."
-_FOOTER = [note(_NO_CALENDAR, spacing="Medium", separator=True)]
 _NO_AUDIO = note("No dial-in: the organizer has no Audio Conferencing licence.", spacing="Small")
 _DIAL_IN_HEADER = text("Dial in (audio only)", weight="Bolder", spacing="Medium", separator=True)
 _ENDED = text("This meeting has ended", color="Attention", weight="Bolder", spacing="Small")
@@ -32,7 +31,8 @@ _ENDED = text("This meeting has ended", color="Attention", weight="Bolder", spac
 
 def _invited(meeting: Meeting) -> str | None:
     names = [md(p.name) for p in meeting.attendees if p.name]
-    lobby = _LOBBY.get(meeting.lobby_scope or "")
+    # A lobby that was asked for is said with the other options (cards/calendar.py).
+    lobby = None if meeting.options.lobby else _LOBBY.get(meeting.lobby_scope or "")
     if len(names) > MAX_NAMED_INVITEES:
         names[MAX_NAMED_INVITEES - 1:] = [f"{len(names) - MAX_NAMED_INVITEES + 1} others"]
     if not names:
@@ -98,14 +98,12 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, ref: str | None = Non
         body.extend(_dial_in(meeting.audio))
     else:
         body.append(_NO_AUDIO)
-    invited = _invited(meeting)
-    if invited:
-        body += (note(invited, spacing="Medium", separator=True),
-                 note(_NO_CALENDAR, spacing="None"))
-    else:
-        body += _FOOTER
+    body += footer(meeting, _invited(meeting))
 
     actions = [open_url("Join meeting", meeting.join_url, style="positive")]
+    add = add_to_calendar(meeting, now or datetime.now(UTC), organizer_view=organizer_view)
+    if add:
+        actions.append(add)
     if organizer_view and ref:
         actions.append(execute(f"Extend {EXTEND_MINUTES} min", meeting_data(VERB_EXTEND, ref, version)))
         actions.append(execute("End meeting", meeting_data(VERB_END, ref, version), style="destructive"))

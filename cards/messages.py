@@ -20,6 +20,8 @@ _EXAMPLES = (
     ("meet at 3pm", "starts at 3 pm"),
     ("meet in 10 min for 20 min about X", "starts in 10 minutes"),
     ("meet with everyone about all hands", "invites everyone in this team or chat"),
+    ("meet tomorrow 10am about planning, record, no chat",
+     "options: record, no chat, presenters: organizer, lobby: everyone waits"),
     ("sign out", "forget your sign-in"),
     ("help", "this list"),
 )

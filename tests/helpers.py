@@ -238,6 +238,12 @@ def member(user: User) -> dict:
             "userPrincipalName": f"{user.name.lower()}@contoso.com", "tenantId": user.tenant_id}
 
 
+def mention(user: User) -> dict:
+    """The mention entity Teams adds for `<at>{name}</at>` in a message's text."""
+    return {"type": "mention", "text": f"<at>{user.name}</at>",
+            "mentioned": {"id": user.teams_id, "name": user.name}}
+
+
 def graph_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")[:26] + "+00:00"
                                   if "." in value else value.replace("Z", "+00:00"))

@@ -48,6 +48,7 @@ def test_real_tenant_settings():
     ({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x", "BOT_DOMAIN": "a.b", "WORKERS": "4"},
      "WORKERS=4 needs REDIS_URL"),
     ({"SSL_CA_FILE": "/nonexistent/ca.pem"}, "does not exist"),
+    ({"MEETINGS_ON_CALENDAR": "sometimes"}, "MEETINGS_ON_CALENDAR='sometimes': use scheduled, always or never"),
     ({"STATE_ENCRYPTION_KEY": "hunter2"}, "STATE_ENCRYPTION_KEY: the value is not a Fernet key"),
     ({"STATE_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},hunter2"},
      "STATE_ENCRYPTION_KEY: value 2 of 2 (comma-separated) is not a Fernet key"),
@@ -70,6 +71,13 @@ def test_all_problems_at_once_and_a_clean_exit_from_app_py():
     lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) >= 4
     assert "Traceback" not in proc.stderr
+
+
+def test_meetings_on_calendar_defaults_to_scheduled_and_reads_any_case():
+    from bot.config import CalendarMode
+    assert load_settings({}).meetings_on_calendar is CalendarMode.SCHEDULED
+    assert load_settings({"MEETINGS_ON_CALENDAR": " Never "}).meetings_on_calendar is CalendarMode.NEVER
+    assert load_settings({"MEETINGS_ON_CALENDAR": "always"}).meetings_on_calendar is CalendarMode.ALWAYS
 
 
 def test_a_bad_fernet_key_is_named_but_never_shown():

@@ -250,6 +250,44 @@ async def test_regression_forged_end_of_a_meeting_graph_no_longer_knows_is_not_s
     assert update.activity_id == posted.card_id
 
 
+@pytest.mark.parametrize("mode", ["delegated", "app"])
+async def test_regression_forged_end_and_extend_change_nothing_in_delegated_and_app_mode(
+        cloud, mode):
+    """With real Graph tokens: app-only tokens could act on any organizer's meeting, so the
+    refusal must come from MeetBot's record before any token is used."""
+    bot = await start_bot(cloud.bot_env(GRAPH_AUTH_MODE=mode))
+    try:
+        ana, mallory = User(name="Ana"), User(name="Mallory")
+        if mode == "app":
+            cloud.graph.grant_policy(TENANT, APP_ID)
+        else:
+            await signed_in_meeting(bot, cloud, ana)
+        act = in_chat(message("meet now about shared", service_url=cloud.connector.url,
+                              user=ana, kind="groupChat"), GROUP)
+        assert (await bot.post(act, token=cloud.channel_token())).status == 201
+        card = card_of(await reply_to(cloud.connector, act["id"]))
+        card_id = posted_id(cloud.connector, lambda a: card_of(a) == card)
+        [meeting] = [m for m in cloud.graph.meetings_of(ana.tenant_id, ana.aad_object_id)
+                     if m["subject"] == "shared"]
+        posted = Posted(card, card_id, card["refresh"]["action"]["data"]["ref"], meeting)
+        tokens = user_token_requests(cloud.entra)
+        for verb in (VERB_END, VERB_EXTEND):
+            for send in (click, submit):
+                resp = await bot.post(send(forged(posted, verb, mallory),
+                                           service_url=cloud.connector.url, user=mallory,
+                                           reply_to_id=card_id),
+                                      token=cloud.channel_token())
+                assert resp.status in (200, 201)
+        await asyncio.sleep(0.2)
+        assert cloud.graph.count("DELETE") == cloud.graph.count("PATCH") == 0
+        assert cloud.graph.find(meeting["id"])["endDateTime"] == meeting["endDateTime"]
+        assert user_token_requests(cloud.entra) == tokens
+        assert not [c for c in cloud.connector.calls if c.op == "update"]
+        assert_nothing_evil_anywhere(cloud.connector)
+    finally:
+        await stop_bot(bot)
+
+
 async def test_old_style_button_data_without_a_ref_is_refused_unread(demo_bot, connector):
     """The pre-#11 button data (meeting id, organizer id, times, join URL) is no longer read
     at all: without an opaque reference the click does nothing."""
@@ -903,6 +941,25 @@ async def test_regression_overflowing_numbers_are_a_clear_parse_error(demo_bot, 
     assert "I couldn't read that" in shown and "Something went wrong" not in shown
     assert demo_bot.app[LOCAL_GRAPH].count("POST") == 0
     assert our_errors(caplog.records) == []
+
+
+async def test_a_command_longer_than_any_command_is_refused_unread(demo_bot, connector):
+    """`meet` followed by ~250 KB of number-like words used to cost ~1.5 s of CPU on the event
+    loop (every other chat waited); Teams' own largest message ~0.2 s. Ten of them now take a
+    fraction of that, each answered with a clear refusal, and nothing reaches Graph."""
+    from bot.grammar import MAX_COMMAND
+    user = User()
+    acts = [message("meet " + "1 2 3 " * 40_000, service_url=connector.url, user=user)
+            for _ in range(10)]
+    started = time.monotonic()
+    statuses = [(await demo_bot.post(act)).status for act in acts]
+    elapsed = time.monotonic() - started
+    assert statuses == [201] * 10
+    for act in acts:
+        shown = card_text(card_of(await reply_to(connector, act["id"])))
+        assert f"more than I read ({MAX_COMMAND:,})" in shown
+    assert elapsed < 5.0, f"{elapsed:.1f}s for 10 long commands"
+    assert demo_bot.app[LOCAL_GRAPH].count() == 0
 
 
 def crowd(n: int) -> list[dict]:

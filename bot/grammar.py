@@ -77,9 +77,10 @@ DATE_HORIZON = relativedelta(years=1)
 _MAX_SHOWN = 60  # longest piece of the user's text quoted back in a reason
 # The longest command worth reading, mentions aside: a subject (MAX_SUBJECT) with its options
 # fits many times over, and a mistyped number of a few thousand digits still gets its own
-# answer. Reading costs up to ~5 microseconds a character, so a message of Teams' largest size
-# (~28 KB) would hold the event loop for ~0.2 s and a 256 KB request for ~1.5 s: longer commands
-# are refused unread. Each mention may bring a separator (", and ").
+# answer. Reading costs up to ~5 microseconds a character, so a chat message of the largest size
+# Teams allows (about 28 KB, "Limits and specifications for Microsoft Teams", Messaging) would
+# hold the event loop for ~0.2 s, and a 256 KB request for ~1.5 s: longer commands are refused
+# unread. Each mention may bring a separator (", and ").
 MAX_COMMAND = 8_000
 _PER_MENTION = 6
 

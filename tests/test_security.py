@@ -494,18 +494,30 @@ async def test_a_meeting_ref_is_not_a_retry_ref_and_only_the_requester_may_try_a
     assert after.graph_calls == before.graph_calls and after.stored == before.stored
 
 
+@pytest.fixture(params=["memory", "redis"])
+async def either_store_bot(request: pytest.FixtureRequest) -> AsyncIterator[BotClient]:
+    """Demo mode on the in-process store, and on a real redis-server (sealed)."""
+    env = {}
+    if request.param == "redis":
+        env = {"REDIS_URL": request.getfixturevalue("redis_server").url,
+               "STATE_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    bot = await start_bot(env)
+    yield bot
+    await stop_bot(bot)
+
+
 async def test_a_form_becomes_one_meeting_card_and_is_not_rewritten_by_someone_elses_click(
-        demo_bot, connector):
+        either_store_bot, connector):
     """The channel's "new meeting" form turns into the meeting card of whoever clicked first;
     a later crafted click on the same message (replyToId) makes that person's own meeting but
     does not replace the first meeting's card for everyone."""
-    graph = demo_bot.app[LOCAL_GRAPH]
+    graph = either_store_bot.app[LOCAL_GRAPH]
     ana, mallory = User(name="Ana"), User(name="Mallory")
     bot_mention = {"type": "mention", "text": "<at>MeetBot</at>",
                    "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}
     act = message("<at>MeetBot</at> meet", service_url=connector.url, user=ana, kind="channel",
                   conversation_id=CHANNEL, mentions=[bot_mention])
-    await demo_bot.post(act)
+    await either_store_bot.post(act)
     form = card_of(await reply_to(connector, act["id"]))
     form_id = posted_id(connector, lambda a: card_of(a) == form)
     meet_now = execute(actions_of(form)["Meet now"])
@@ -515,14 +527,14 @@ async def test_a_form_becomes_one_meeting_card_and_is_not_rewritten_by_someone_e
         return in_chat(invoke("adaptiveCard/action", meet_now, service_url=connector.url,
                               user=user, kind="channel", reply_to_id=form_id), CHANNEL)
 
-    first = await demo_bot.post(on_form(ana))
+    first = await either_store_bot.post(on_form(ana))
     [ana_meeting] = graph.meetings_of(ana.tenant_id, ana.aad_object_id)
     assert ana_meeting["joinWebUrl"] in answer_of(first)[1]
     await connector.wait_for(lambda c: c.op == "update" and c.activity_id == form_id)
-    again = await demo_bot.post(on_form(ana))  # a double click: the same meeting, same card
+    again = await either_store_bot.post(on_form(ana))  # a double click: the same meeting, same card
     assert ana_meeting["joinWebUrl"] in answer_of(again)[1]
 
-    later = await demo_bot.post(on_form(mallory))
+    later = await either_store_bot.post(on_form(mallory))
     [mallory_meeting] = graph.meetings_of(mallory.tenant_id, mallory.aad_object_id)
     assert mallory_meeting["joinWebUrl"] in answer_of(later)[1]  # their own view
     await asyncio.sleep(0.2)
@@ -531,13 +543,39 @@ async def test_a_form_becomes_one_meeting_card_and_is_not_rewritten_by_someone_e
     # With Action.Submit the latecomer's meeting comes as a message of its own.
     value = dict(meet_now["action"]["data"], subject="mallory's")
     since = len(connector.calls)
-    await demo_bot.post(in_chat(submit(value, service_url=connector.url, user=mallory,
+    await either_store_bot.post(in_chat(submit(value, service_url=connector.url, user=mallory,
                                        reply_to_id=form_id), CHANNEL))
     posted = await next_activity(connector, lambda b: "mallory" in card_text(card_of(b) or {}))
     assert posted.get("type") == "message"
     assert not [c for c in connector.calls[since:] if c.op == "update"]
     shown = card_text(card_of(connector.conversations[CHANNEL].activities[form_id]))
     assert ana_meeting["joinWebUrl"] in shown
+
+
+async def test_two_people_clicking_one_form_at_once_leave_one_meeting_on_it(
+        either_store_bot, connector):
+    bot, graph = either_store_bot, either_store_bot.app[LOCAL_GRAPH]
+    people = [User(name="Ana"), User(name="Ben"), User(name="Cem")]
+    act = message("<at>MeetBot</at> meet", service_url=connector.url, user=people[0],
+                  kind="channel", conversation_id=CHANNEL, mentions=[BOT_MENTION])
+    await bot.post(act)
+    form = card_of(await reply_to(connector, act["id"]))
+    form_id = posted_id(connector, lambda a: card_of(a) == form)
+    meet_now = execute(actions_of(form)["Meet now"])
+    clicks = [in_chat(invoke("adaptiveCard/action", meet_now, service_url=connector.url,
+                             user=u, kind="channel", reply_to_id=form_id), CHANNEL)
+              for u in people]
+    answers = await asyncio.gather(*(bot.post(c) for c in clicks))
+    links = []
+    for user, resp in zip(people, answers):
+        [meeting] = graph.meetings_of(user.tenant_id, user.aad_object_id)
+        assert meeting["joinWebUrl"] in answer_of(resp)[1]
+        links.append(meeting["joinWebUrl"])
+    await asyncio.sleep(0.2)
+    shown = card_text(card_of(connector.conversations[CHANNEL].activities[form_id]))
+    assert sum(link in shown for link in links) == 1
+    updates = [c for c in connector.calls if c.op == "update"]
+    assert len(updates) == 1 and updates[0].activity_id == form_id
 
 
 # === 4. State grown by clients ==================================================================

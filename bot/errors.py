@@ -393,8 +393,10 @@ CATALOGUE: dict[type[BaseException], Describer] = {
         "sees the card can join.", "meet now about all hands", retry_title="Meet without invites"),
     CardNoLongerValid: _fixed("This card is no longer valid", "Start a new meeting with `meet`.",
                               EXAMPLE),
+    # Shown as a toast on a click (bot/teams/replies.py), which has no title: the text says why.
     NotRequester: _fixed("Only the person who asked can try again",
-                         "Start a meeting of your own with `meet`.", EXAMPLE),
+                         "Only the person who asked for this meeting can try again. Start one "
+                         "of your own with `meet`.", EXAMPLE),
     BadCardAction: _fixed(
         "I couldn't read that button",
         "The card may be out of date. Start a new meeting with `meet`.", EXAMPLE),

@@ -35,6 +35,7 @@ from .errors import (
     RETRYABLE,
     CardNoLongerValid,
     ConsentRequired,
+    LockBusy,
     MeetBotError,
     MembersUnavailable,
     NotOrganizer,
@@ -68,7 +69,6 @@ from .records import (
     new_ref,
 )
 from .service import MeetingService, user_key
-from .state import LockBusy
 
 log = logging.getLogger(__name__)
 
@@ -360,14 +360,15 @@ class MeetBot:
     async def _created_by_click(self, turn: Turn, request: MeetingRequest,
                                 key: str) -> cards.CardMessage:
         """A meeting made by a button on a card MeetBot posted (the form, "Try again", "Did
-        you mean"): that message becomes the meeting's card for everyone, if it is one MeetBot
-        recorded in this conversation."""
+        you mean"): that message becomes the meeting's card for everyone, if it is a form
+        MeetBot recorded in this conversation and no one else made a meeting with it yet."""
         inbound = turn.inbound
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
                                             activity_id=key, time_zone=inbound.time_zone)
         card_ids: tuple[str, ...] = ()
-        if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
+        if await self.records.claim_form(inbound.conversation_id, inbound.reply_to_id,
+                                         _claimant(inbound.caller)):
             card_ids = (inbound.reply_to_id or "",)
         record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
                                     request=request)
@@ -526,6 +527,11 @@ class _Resumed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._turn, name)
+
+
+def _claimant(caller: Caller) -> str:
+    """Whose a form card becomes: the person, not the click (one person may click twice)."""
+    return f"{caller.tenant_id.lower()}\x1f{caller.aad_object_id or caller.teams_id}"
 
 
 def _resumed_key(conversation_id: str, activity_id: str, current_conversation: str) -> str:

@@ -70,6 +70,7 @@ MAX_CARD_IDS = 16  # messages showing one meeting's card in one conversation
 _REF = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
 _DONE = b"done"
+_FORM = b"1"  # a form card no meeting was made with yet
 
 
 def _digest(*parts: str) -> str:
@@ -383,12 +384,23 @@ class Records:
 
     # --- cards with buttons that create -----------------------------------------------------
     async def remember_form(self, conversation_id: str, activity_id: str) -> None:
-        await self.store.set("form:" + _digest(conversation_id, activity_id), b"1", ttl=FORM_TTL)
+        await self.store.set("form:" + _digest(conversation_id, activity_id), _FORM,
+                             ttl=FORM_TTL)
 
-    async def is_form(self, conversation_id: str, activity_id: str | None) -> bool:
+    async def claim_form(self, conversation_id: str, activity_id: str | None,
+                         claimant: str) -> bool:
+        """Whether the form message `activity_id` (one MeetBot posted in this conversation)
+        shows `claimant`'s meeting. A form becomes the card of the first person who makes a
+        meeting with it and stays theirs: their own double click or a redelivery finds it
+        theirs again, while a later click by anyone else (a stale view, or a replyToId edited
+        to name it) leaves the first meeting's card alone."""
         if not activity_id:
             return False
-        return await self.store.get("form:" + _digest(conversation_id, activity_id)) is not None
+        key = "form:" + _digest(conversation_id, activity_id)
+        mine = b"taken:" + _digest(claimant).encode()
+        if await self.store.compare_and_set(key, _FORM, mine, ttl=FORM_TTL):
+            return True
+        return await self.store.get(key) == mine
 
     async def save_retry(self, retry: RetryRecord) -> str:
         ref = new_ref()

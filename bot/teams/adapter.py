@@ -1,9 +1,10 @@
 """The HTTP edge of /api/messages: botbuilder's CloudAdapter behind request checks it lacks.
 
 Order matters and is cheapest first: method and content type; then, with authentication on, a
-plausible channel token (a bearer JWT from the channel's issuer, not expired) before the body
-is even read; the JSON body; botbuilder's full token validation; only then the shape check and
-msrest's deserialisation. Every bad request is a clean 4xx, never a 500, and every request is
+channel token for this bot (a bearer JWT from the channel's issuer, signed with one of its
+current keys, for this app id, not expired: auth.ChannelTokenGate) before the body is even read;
+the JSON body; botbuilder's full token validation (endorsements, the serviceUrl claim); only
+then the shape check and msrest's deserialisation. Every bad request is a clean 4xx, never a 500, and every request is
 one log line and one metric.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 from bot.config import is_loopback_url
 from bot.telemetry import Metrics
 
-from .auth import SigningKeysUnavailable, plausible_channel_token
+from .auth import ChannelTokenGate, SigningKeysUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,14 @@ class TeamsAdapter(CloudAdapter):
     """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500, and
     records one log line and one metric per request.
 
-    `channel_issuer` None means anonymous (demo mode, the Agents Playground); then
+    `token_gate` None means anonymous (demo mode, the Agents Playground); then
     `loopback_only` keeps replies on this machine: a serviceUrl elsewhere is refused."""
 
     def __init__(self, authentication: BotFrameworkAuthentication, metrics: Metrics, *,
-                 channel_issuer: str | None, loopback_only: bool = False) -> None:
+                 token_gate: ChannelTokenGate | None, loopback_only: bool = False) -> None:
         super().__init__(authentication)
         self.metrics = metrics
-        self._issuer = channel_issuer
+        self._gate = token_gate
         self._loopback_only = loopback_only
 
     async def process(self, request: web.Request, bot: Bot) -> web.Response:
@@ -129,9 +130,14 @@ class TeamsAdapter(CloudAdapter):
         if request.content_type != "application/json":
             return _refuse(415, "UnsupportedMediaType"), None
         auth_header = request.headers.get("Authorization", "")
-        if self._issuer is not None and not plausible_channel_token(auth_header, self._issuer):
-            log.info("unauthorized request: no plausible channel token")
-            return _refuse(401, "Unauthorized"), None
+        if self._gate is not None:
+            try:
+                admitted = await self._gate.admits(auth_header)
+            except SigningKeysUnavailable:
+                return _refuse(503, "SigningKeysUnavailable"), None  # Teams retries later
+            if not admitted:
+                log.info("unauthorized request: no channel token for this bot")
+                return _refuse(401, "Unauthorized"), None
         try:
             body = json.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:

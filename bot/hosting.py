@@ -71,7 +71,7 @@ async def _graph_and_broker(app: web.Application) -> AsyncIterator[None]:
     if not settings.demo:
         app[GRAPH_ROOT] = settings.graph_root
         app[BROKER] = MsalBroker(
-            app_id=settings.app_id, secret=settings.app_password,
+            app_id=settings.app_id, credential=settings.credential,
             authority_host=settings.authority_host, app_tenant=settings.app_tenant_id,
             graph_resource=settings.graph_resource, store=app[STORE],
             app_only=settings.graph_auth.value == "app",

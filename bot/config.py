@@ -6,6 +6,7 @@ into a sovereign cloud keeps its settings.
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -124,6 +125,13 @@ def _not_fernet_keys(keys: tuple[str, ...]) -> list[int]:
         except (ValueError, TypeError):  # binascii.Error is a ValueError
             bad.append(i)
     return bad
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def is_loopback_url(url: str) -> bool:
@@ -315,6 +323,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if otlp and not re.match(r"^https?://[^/\s]+", otlp):
         problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT={otlp!r} must be an http:// or https:// "
                         "URL (an OpenTelemetry collector, OTLP over HTTP).")
+    # The exporters are optional packages (requirements-telemetry.txt): say so at start-up
+    # rather than fail on the first turn. find_spec does not import them.
+    for name, value, module in (
+            ("APPLICATIONINSIGHTS_CONNECTION_STRING", insights, "azure.monitor.opentelemetry"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp, "opentelemetry.exporter.otlp.proto.http")):
+        if value and not _installed(module):
+            problems.append(f"{name} is set but {module} is not installed: install "
+                            "requirements-telemetry.lock (App Service: CUSTOM_REQUIREMENTSTXT_PATH="
+                            "requirements-telemetry.lock; the container: --build-arg "
+                            "REQUIREMENTS=requirements-telemetry.lock).")
 
     ca_file = get("SSL_CA_FILE") or None
     if ca_file and not os.path.isfile(ca_file):

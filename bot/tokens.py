@@ -28,6 +28,7 @@ ends in TokenServiceUnavailable. `healthy()` says whether the pools are keeping 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -211,10 +212,13 @@ class MsalBroker:
                  channel_scope: str | None = None, anonymous_channel: bool = False,
                  ca_file: str | None = None, on_cache_lookup=None,
                  sso_resource: str | None = None, timeout: float = 5.0,
-                 workers: int = 8) -> None:
+                 workers: int = 8,
+                 span: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> None:
         """`sso_resource` is the Application ID URI Teams SSO tokens are issued for
         (default `api://botid-{app_id}`); `timeout` bounds each Entra ID request and each wait
-        for a token; `workers` is the size of the Graph-token thread pool."""
+        for a token; `workers` is the size of the Graph-token thread pool; `span` makes a trace
+        span around each token request that leaves the process (bot/telemetry.py)."""
         import msal  # imported here: demo mode never needs it
         import requests
 
@@ -234,6 +238,7 @@ class MsalBroker:
         self._sso_audiences = frozenset({sso_resource or f"api://botid-{app_id}", app_id})
         self._store = store
         self._timeout = timeout
+        self._span = span or (lambda name: contextlib.nullcontext())
         self._http = _timeout_session(timeout, ca_file)
         self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
@@ -331,7 +336,9 @@ class MsalBroker:
             token = self._hot.get(key)
             if token:
                 return token
-            result = await pool.run("client credentials", self._for_client, authority, scopes)
+            with self._span(f"token: client credentials ({key[0]})"):
+                result = await pool.run("client credentials", self._for_client, authority,
+                                        scopes)
             if "access_token" not in result:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(
                     key[-1] if key[0] == "app" else self._app_tenant))
@@ -357,7 +364,8 @@ class MsalBroker:
                 raise SignInRequired("no token cache for user")
             cache = self._msal.SerializableTokenCache()
             cache.deserialize(blob.decode())
-            result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
+            with self._span("token: silent refresh"):
+                result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
             if not result or "access_token" not in result:
                 raise SignInRequired("silent acquisition failed")
             if cache.has_state_changed:
@@ -408,8 +416,9 @@ class MsalBroker:
         async with self._bounded("on-behalf-of"), \
                 self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
             cache = self._msal.SerializableTokenCache()
-            result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user, cache,
-                                                sso_token)
+            with self._span("token: on-behalf-of"):
+                result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user,
+                                                    cache, sso_token)
             if "access_token" not in result:
                 raise classify_msal_error(
                     result, admin_consent_url=self.admin_consent_url(user.tenant_id))

@@ -22,7 +22,7 @@ from .graph import GraphClient
 from .handlers import MeetBot
 from .records import Records
 from .service import MeetingService
-from .state import KeyValueStore, open_store
+from .state import KeyValueStore, entra_credentials, open_store
 from .teams import TeamsEdge, create_edge
 from .teams.auth import channel_login_url, channel_scope
 from .telemetry import Metrics, Tracing, start_tracing
@@ -64,8 +64,10 @@ async def _session(app: web.Application) -> AsyncIterator[None]:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[STORE] = open_store(settings.redis_url,
-                            encryption_keys=list(settings.state_encryption_keys))
+    app[STORE] = open_store(
+        settings.redis_url, encryption_keys=list(settings.state_encryption_keys),
+        credential_provider=entra_credentials(settings.credential.identity_client_id)
+        if settings.redis_auth == "entra" else None)
     yield
     await app[STORE].close()
 

@@ -29,6 +29,7 @@ from tests.helpers import (
     APP_ID,
     GRAPH_AUDIENCE,
     TENANT,
+    ThreadedServer,
     User,
     card_of,
     card_text,
@@ -253,6 +254,60 @@ async def test_an_identity_the_app_does_not_trust_is_refused_by_entra(cloud, ide
     assert "700213" in str(err.value)
 
 
+# --- Redis with Microsoft Entra ID authentication -----------------------------------------------
+REDIS_RESOURCE = "https://redis.azure.com"
+
+
+async def test_redis_takes_the_managed_identitys_entra_token_as_its_password(
+        cloud, issuer, redis_server, monkeypatch):
+    """Azure Managed Redis checks the token of the identity's object id. A local redis-server
+    cannot verify a JWT, so it is given the token the identity endpoint hands out for Redis
+    (the endpoint keeps one per identity and resource for hours, as App Service's does) as the
+    password of a user named by the object id; every other user is off.
+
+    The identity endpoint runs on its own thread here: redis-entraid (1.2) fetches the token
+    with a blocking call even from redis' asyncio client, so on the bot's event loop it would
+    wait for itself."""
+    import redis
+
+    app = create_identity_app(issuer, roles={GRAPH_AUDIENCE: ("OnlineMeetings.ReadWrite.All",)})
+    identity = app[IDENTITY_SIM]
+    server = ThreadedServer(app).__enter__()
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"{server.url}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", identity.header)
+    me = identity.add(ManagedIdentity(client_id=APP_ID, tenant_id=TENANT))
+    status, answer = identity.answer({"resource": REDIS_RESOURCE, "api-version": "2019-08-01",
+                                      "client_id": APP_ID}, identity.header)
+    assert status == 200
+    admin = redis.Redis(port=redis_server.port)
+    admin.execute_command("ACL", "SETUSER", "admin", "on", ">admin-pw", "~*", "&*", "+@all")
+    admin.execute_command("ACL", "SETUSER", me.principal_id, "on", f">{answer['access_token']}",
+                          "~meetbot:*", "+@all")
+    admin.execute_command("ACL", "SETUSER", "default", "off")
+    key = "Nm2c8cDk2xJ3z4QXvV1l3d3N9xXgR6YvQ0HqkT2mZ5E="
+    bot = await start_bot(msi_env(cloud, REDIS_URL=redis_server.url, REDIS_AUTH="entra",
+                                  STATE_ENCRYPTION_KEY=key))
+    try:
+        user = User()
+        cloud.graph.grant_policy(TENANT, APP_ID)
+        act = message("meet now about redis", service_url=cloud.connector.url, user=user)
+        await bot.post(act, token=cloud.channel_token())
+        await next_activity(cloud.connector, lambda b: card_of(b) is not None)
+        assert len(cloud.graph.meetings_of(TENANT, user.aad_object_id)) == 1
+        async with bot.session.get(f"{bot.srv.url}/readyz") as resp:
+            assert resp.status == 200
+        who = redis.Redis(port=redis_server.port, username="admin", password="admin-pw")
+        assert who.keys("meetbot:seen:*"), "the turn's redelivery key is in Redis"
+        clients = who.execute_command("CLIENT", "LIST").decode()
+        assert f"user={me.principal_id}" in clients
+        assert identity.requests[REDIS_RESOURCE] >= 2  # ours above, then the bot's
+    finally:
+        await stop_bot(bot)
+        server.__exit__(None, None, None)
+    with pytest.raises(redis.AuthenticationError):  # no anonymous way in
+        redis.Redis(port=redis_server.port).ping()
+
+
 # --- start-up checks ----------------------------------------------------------------------------------
 BASE = {"MicrosoftAppId": APP_ID, "BOT_DOMAIN": "meetbot.contoso.com",
         "MicrosoftAppType": "SingleTenant", "MicrosoftAppTenantId": TENANT}
@@ -335,6 +390,11 @@ def test_a_certificate_that_cannot_work_stops_start_up_with_the_reason(tmp_path,
      "needs MicrosoftAppId: the managed identity's client id"),
     ({**BASE, "MicrosoftAppType": "ManagedIdentity"}, "use SingleTenant, MultiTenant or "
      "UserAssignedMSI"),
+    ({**BASE, "MicrosoftAppPassword": "x", "REDIS_AUTH": "entra",
+      "REDIS_URL": "rediss://cache:10000"}, "signs in to Redis as the bot's managed identity"),
+    ({**BASE, "MicrosoftAppClientId": str(uuid.uuid4()), "REDIS_AUTH": "entra"},
+     "REDIS_AUTH=entra needs REDIS_URL"),
+    ({**BASE, "MicrosoftAppPassword": "x", "REDIS_AUTH": "token"}, "REDIS_AUTH='token'"),
 ])
 def test_each_identity_problem_is_named(env, fragment):
     found = problems(env)

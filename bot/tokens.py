@@ -8,6 +8,13 @@
 - a Graph token for the app (app-only mode: client credentials + application access policy);
 - demo mode: tokens minted by the embedded local cloud.
 
+The bot proves who it is with one credential (bot/credentials.py): a client secret, a
+certificate (MSAL signs the client assertion), a federated credential (MSAL's client assertion is
+the managed identity's token for api://AzureADTokenExchange), or, with
+MicrosoftAppType=UserAssignedMSI, the managed identity itself: MSAL's ManagedIdentityClient asks
+the host's identity endpoint (App Service: IDENTITY_ENDPOINT / IDENTITY_HEADER) for the
+Connector's and Graph's tokens by resource, and there is no on-behalf-of.
+
 MSAL is synchronous (it uses `requests`): every MSAL call runs in a worker thread, and a hot
 in-process cache of still-valid access tokens means a normal turn makes no MSAL call at all.
 Nothing here imports botbuilder.
@@ -23,7 +30,9 @@ ends in TokenServiceUnavailable. `healthy()` says whether the pools are keeping 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -36,6 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 import jwt
 
+from .credentials import TOKEN_EXCHANGE_AUDIENCE, BotCredential, CredentialKind
 from .errors import (
     CalendarPermissionMissing,
     ConsentRequired,
@@ -203,22 +213,26 @@ class _WorkerPool:
 class MsalBroker:
     """Tokens from Entra ID through MSAL (real tenant, sovereign cloud or the local simulator)."""
 
-    def __init__(self, *, app_id: str, secret: str, authority_host: str, app_tenant: str,
+    def __init__(self, *, app_id: str, credential: BotCredential, authority_host: str,
+                 app_tenant: str,
                  graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
                  channel_scope: str | None = None, anonymous_channel: bool = False,
                  ca_file: str | None = None, on_cache_lookup=None,
                  sso_resource: str | None = None, timeout: float = 5.0,
-                 workers: int = 8) -> None:
+                 workers: int = 8,
+                 span: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> None:
         """`sso_resource` is the Application ID URI Teams SSO tokens are issued for
         (default `api://botid-{app_id}`); `timeout` bounds each Entra ID request and each wait
-        for a token; `workers` is the size of the Graph-token thread pool."""
+        for a token; `workers` is the size of the Graph-token thread pool; `span` makes a trace
+        span around each token request that leaves the process (bot/telemetry.py)."""
         import msal  # imported here: demo mode never needs it
         import requests
 
         self.app_only = app_only
         self._msal = msal
         self._app_id = app_id
-        self._secret = secret
+        self._credential = credential
         self._authority_host = authority_host.rstrip("/")
         self._app_tenant = app_tenant or "organizations"
         self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
@@ -234,12 +248,20 @@ class MsalBroker:
         self._sso_audiences = frozenset({sso_resource or f"api://botid-{app_id}", app_id})
         self._store = store
         self._timeout = timeout
+        self._span = span or (lambda name: contextlib.nullcontext())
         self._http = _timeout_session(timeout, ca_file)
         self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
         self._hot = _HotCache(on_lookup=on_cache_lookup)
         self._locks = KeyedLocks()  # one MSAL round trip per user (or app token) at a time
-        unavailable = (requests.RequestException,)
+        # The managed identity's client (federated credential, or the identity as the bot); it
+        # caches its tokens until five minutes before they expire.
+        self._identity = msal.ManagedIdentityClient(
+            msal.UserAssignedManagedIdentity(client_id=credential.identity_client_id),
+            http_client=self._http) if credential.uses_managed_identity else None
+        self._client_credential = self._msal_credential(credential)
+        # An identity endpoint that answers something other than JSON is as good as down.
+        unavailable = (requests.RequestException, json.JSONDecodeError)
         self._bot_pool = _WorkerPool("msal-bot", 1, timeout, unavailable)
         self._graph_pool = _WorkerPool("msal-graph", workers, timeout, unavailable)
 
@@ -260,18 +282,44 @@ class MsalBroker:
                 f"{what}: no token within {self._timeout:g}s") from None
 
     # --- MSAL plumbing ---------------------------------------------------------------------
+    def _msal_credential(self, credential: BotCredential) -> Any:
+        """What ConfidentialClientApplication takes as `client_credential`."""
+        if credential.kind is CredentialKind.CERTIFICATE and credential.certificate is not None:
+            return credential.certificate.msal_credential()
+        if credential.kind is CredentialKind.FEDERATED:
+            # MSAL calls this for every token request (in the worker thread); the managed
+            # identity client answers from its cache.
+            return {"client_assertion": self._identity_assertion}
+        return credential.secret  # a client secret (None of use with a managed identity)
+
+    def _identity_assertion(self) -> str:
+        """The managed identity's token for Entra ID's token exchange: the client assertion
+        of an app that trusts the identity ("Configure an application to trust a managed
+        identity")."""
+        assert self._identity is not None
+        result = self._identity.acquire_token_for_client(resource=TOKEN_EXCHANGE_AUDIENCE)
+        if "access_token" not in result:
+            raise TokenExchangeFailed(f"managed identity for the federated credential: "
+                                      f"{result.get('error')}")
+        return result["access_token"]
+
     def _client(self, authority: str, cache=None):
         """A confidential client. Per-user clients carry that user's token cache; the
         http_cache shared by all means authority discovery happens once per process."""
         return self._msal.ConfidentialClientApplication(
-            self._app_id, client_credential=self._secret, authority=authority,
+            self._app_id, client_credential=self._client_credential, authority=authority,
             token_cache=cache, http_client=self._http, http_cache=self._http_cache,
             instance_discovery=False if not self._authority_host.endswith(
                 "login.microsoftonline.com") else None)
 
     def _for_client(self, authority: str, scopes: list[str]) -> dict:
         """Client credentials (worker thread: building a client fetches the authority's
-        metadata). MSAL serves repeats from its cache until the token nears expiry."""
+        metadata). MSAL serves repeats from its cache until the token nears expiry. The
+        managed identity as the bot asks its identity endpoint by resource, in its own tenant."""
+        if self._credential.kind is CredentialKind.MANAGED_IDENTITY:
+            assert self._identity is not None
+            return self._identity.acquire_token_for_client(
+                resource=scopes[0].removesuffix("/.default"))
         app = self._apps.get(authority)
         if app is None:
             app = self._apps.setdefault(authority, self._client(authority))
@@ -298,7 +346,9 @@ class MsalBroker:
             token = self._hot.get(key)
             if token:
                 return token
-            result = await pool.run("client credentials", self._for_client, authority, scopes)
+            with self._span(f"token: client credentials ({key[0]})"):
+                result = await pool.run("client credentials", self._for_client, authority,
+                                        scopes)
             if "access_token" not in result:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(
                     key[-1] if key[0] == "app" else self._app_tenant))
@@ -324,7 +374,8 @@ class MsalBroker:
                 raise SignInRequired("no token cache for user")
             cache = self._msal.SerializableTokenCache()
             cache.deserialize(blob.decode())
-            result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
+            with self._span("token: silent refresh"):
+                result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
             if not result or "access_token" not in result:
                 raise SignInRequired("silent acquisition failed")
             if cache.has_state_changed:
@@ -422,8 +473,9 @@ class MsalBroker:
         async with self._bounded("on-behalf-of"), \
                 self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
             cache = self._msal.SerializableTokenCache()
-            result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user, cache,
-                                                sso_token)
+            with self._span("token: on-behalf-of"):
+                result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user,
+                                                    cache, sso_token)
             if "access_token" not in result:
                 raise classify_msal_error(
                     result, admin_consent_url=self.admin_consent_url(user.tenant_id))

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from bot.credentials import BotCredential, CredentialKind
 from bot.errors import SsoTokenMismatch, TokenServiceUnavailable, describe
 from bot.state import MemoryStore
 from bot.tokens import MsalBroker, UserKey
@@ -42,7 +43,8 @@ def entra(tls, issuer):
 
 
 def broker(tls, url: str, **options) -> MsalBroker:
-    return MsalBroker(app_id=BOT_ID, secret=BOT_SECRET, authority_host=url, app_tenant=TENANT,
+    return MsalBroker(app_id=BOT_ID, credential=BotCredential(CredentialKind.SECRET, secret=BOT_SECRET),
+                      authority_host=url, app_tenant=TENANT,
                       graph_resource=GRAPH, store=MemoryStore(), app_only=False,
                       channel_login_url=f"{url}/botframework.com",
                       channel_scope="https://api.botframework.com/.default",

@@ -178,8 +178,11 @@ class ChannelAuthentication(BotFrameworkAuthentication):
 
 
 def bot_framework_authentication(settings: Settings) -> BotFrameworkAuthentication:
+    # botbuilder checks incoming tokens against the app id alone; the password it would use for
+    # replies is never used (replies go through our connectors with the token broker's token,
+    # whatever the credential: secret, certificate, federated or managed identity).
     credentials = PasswordServiceClientCredentialFactory(
-        app_id=settings.app_id or None, password=settings.app_password or None,
+        app_id=settings.app_id or None, password=settings.credential.secret or None,
         tenant_id=settings.app_tenant_id or None)
     overridden = any((settings.to_channel_from_bot_login_url,
                       settings.to_channel_from_bot_oauth_scope,

@@ -240,15 +240,14 @@ async def test_slow_graph_then_a_503_on_the_card_still_brings_the_card(connector
     bot = await start_bot({"ACK_AFTER_SECONDS": "0.5"})
     try:
         graph = bot.app[LOCAL_GRAPH]
-        graph.faults.push(Fault(delay=1.5, path="createOrGet"))  # slower than ACK_AFTER
+        graph.faults.push(Fault(delay=3, path="createOrGet"))  # much slower than ACK_AFTER
         connector.fail(status=503, method="POST", when=is_card)
         user = User()
         act = message("meet now about slow then refused", service_url=connector.url, user=user)
 
-        started = time.monotonic()
         assert (await bot.post(act)).status == 201
         answered = time.monotonic()
-        assert answered - started < 1.5  # Teams got its answer before Graph did
+        assert not meetings(graph, user, "slow then refused")  # Teams was answered first
         call = await connector.wait_for(lambda c: c.op == "reply" and is_card(c.body),
                                         timeout=REPLY_DEADLINE)
         await asyncio.sleep(0.3)

@@ -75,6 +75,9 @@ log = logging.getLogger(__name__)
 UTC = UTC
 DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
 MAX_EXCHANGE_ID = 256
+# How long a ready answer waits for its "typing…" still on its way (throttled, retried): the
+# indicator only says an answer is coming, so once the answer is there it is not worth more.
+TYPING_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +217,13 @@ class MeetBot:
         if delivery is None:
             log.info("duplicate delivery ignored", extra={"activity_id": inbound.activity_id})
             return
+        typing = None
         if inbound.conversation_type != "channel":  # Teams shows typing only in chats
-            try:
-                await turn.typing()
-            except MeetBotError as err:  # a missing typing indicator is no reason to stop
-                log.info("typing indicator not sent: %s", err)
-        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key))
+            # Alongside the work, not before it: a throttled or unreachable Bot Connector must
+            # neither delay the meeting nor end the command before its card was tried.
+            typing = asyncio.ensure_future(self._typing(turn))
+        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key,
+                                                             typing))
         self._background.add(work)
         work.add_done_callback(self._background.discard)
         try:
@@ -228,19 +232,39 @@ class MeetBot:
             log.info("Graph is slow: acknowledged, the card follows",
                      extra={"activity_id": inbound.activity_id})
 
+    @staticmethod
+    async def _typing(turn: Turn) -> None:
+        try:
+            await turn.typing()
+        except MeetBotError as err:  # a courtesy: the card that follows is what matters
+            log.warning("typing indicator not sent: %s", err.detail or "-",
+                        extra={"activity_id": turn.inbound.activity_id})
+
+    @staticmethod
+    async def _after_typing(typing: asyncio.Future[None] | None) -> None:
+        """The answer follows its "typing…", waiting for it at most TYPING_GRACE."""
+        if typing is not None and not typing.done():
+            done, _ = await asyncio.wait({typing}, timeout=TYPING_GRACE)
+            if not done:
+                typing.cancel()
+
     async def _create_and_answer(self, turn: Turn, request: MeetingRequest, delivery: Delivery,
-                                 key: str | None) -> None:
+                                 key: str | None, typing: asyncio.Future[None] | None = None
+                                 ) -> None:
         inbound = turn.inbound
         caller = inbound.caller
         try:
             try:
-                request = await resolve_attendees(
-                    turn.members, request, conversation_id=inbound.conversation_id,
-                    team_id=inbound.team_id, organizer_id=caller.aad_object_id,
-                    addresses=self.service.wants_calendar(request))
-                meeting = await self.service.create(
-                    caller, request, conversation_id=inbound.conversation_id,
-                    activity_id=key or inbound.activity_id, time_zone=inbound.time_zone)
+                try:
+                    request = await resolve_attendees(
+                        turn.members, request, conversation_id=inbound.conversation_id,
+                        team_id=inbound.team_id, organizer_id=caller.aad_object_id,
+                        addresses=self.service.wants_calendar(request))
+                    meeting = await self.service.create(
+                        caller, request, conversation_id=inbound.conversation_id,
+                        activity_id=key or inbound.activity_id, time_zone=inbound.time_zone)
+                finally:
+                    await self._after_typing(typing)
             except SignInRequired:
                 await self.records.save_pending(caller, PendingCommand(
                     inbound.text, key or inbound.activity_id, inbound.conversation_id,
@@ -278,12 +302,17 @@ class MeetBot:
             await delivery.finish()
         except MeetBotError as err:  # the answer itself could not be posted (Bot Connector)
             await delivery.release()  # a redelivery does the work again: the same meeting
-            self._on_reply_lost()
-            log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
-                "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
+            self.reply_lost(inbound, err)
         except BaseException:
             await delivery.release()
             raise
+
+    def reply_lost(self, inbound: Inbound, err: MeetBotError) -> None:
+        """An answer the Bot Connector still refused after the retries that were safe: one
+        ERROR line naming the activity (no traceback: the cause is known) and the metric."""
+        self._on_reply_lost()
+        log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
+            "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
 
     async def drain(self, timeout: float) -> None:
         """On shutdown: let meetings still being created reach their cards."""

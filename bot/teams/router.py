@@ -16,7 +16,7 @@ from botbuilder.schema import Activity, ActivityTypes, TokenExchangeInvokeRespon
 from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
 
 import cards
-from bot.errors import MeetBotError, TenantNotAllowed
+from bot.errors import ConnectorError, MeetBotError, TenantNotAllowed
 from bot.grammar import Mention
 from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity
 from bot.members import Members
@@ -197,8 +197,15 @@ class TeamsRouter(TeamsActivityHandler):
         turn = self._turn(turn_context)
         try:
             await self.bot.on_message(turn)
+        except ConnectorError as err:
+            # The answer itself was refused after the retries: an error card would go the
+            # same way (and hold Teams' request as long again).
+            self.bot.reply_lost(turn.inbound, err)
         except MeetBotError as err:
-            await turn.reply_error(err)
+            try:
+                await turn.reply_error(err)
+            except ConnectorError as lost:
+                self.bot.reply_lost(turn.inbound, lost)
 
     # --- invokes ----------------------------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:

@@ -8,8 +8,10 @@ the next `meet` signs in silently. No code is redeemed: the on-behalf-of exchang
 Register https://{BOT_DOMAIN}/auth/end as a Web redirect URI of the app.
 
 The OAuth `state` (RFC 6749 §10.12) is checked without server memory: it is the issue time and
-tenant with an HMAC whose key is derived from the bot's client secret, so every instance
-issues and accepts the same states. /auth/end answers 400 to a missing, altered, foreign or
+tenant with an HMAC whose key is derived from key material every instance shares
+(`Settings.state_secret`: the client secret, the certificate's key or STATE_ENCRYPTION_KEY), so
+every instance issues and accepts the same states; with none of them (a managed identity and
+no shared state) the one process makes its own key. /auth/end answers 400 to a missing, altered, foreign or
 stale one. The state is not bound to the browser (no cookie): nothing is redeemed here, so a
 forged round trip could only show someone the "all set" page.
 """
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import html
 import re
+import secrets
 import time
 from urllib.parse import urlencode
 
@@ -41,11 +44,13 @@ def signin_url(settings: Settings) -> str:
     return f"{settings.public_url}/auth/start" if settings.public_url else ""
 
 
-def state_key(app_password: str) -> bytes:
-    """The state's HMAC key: the same on every instance with the same client secret. Rotating
-    the secret only invalidates sign-ins in flight (the user selects Sign in again)."""
+def state_key(material: str) -> bytes:
+    """The state's HMAC key: the same on every instance with the same key material (random
+    when there is none). Rotating the material only invalidates sign-ins in flight (the user
+    selects Sign in again)."""
+    secret = material.encode() if material else secrets.token_bytes(32)
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"meetbot consent state v1").derive(app_password.encode())
+                info=b"meetbot consent state v1").derive(secret)
 
 
 def _mac(key: bytes, payload: str) -> str:
@@ -95,7 +100,7 @@ def _page(body: str, status: int = 200) -> web.Response:
 
 def routes(settings: Settings) -> list[web.RouteDef]:
     scopes = f"openid profile offline_access {settings.graph_resource}/OnlineMeetings.ReadWrite"
-    key = state_key(settings.app_password)
+    key = state_key(settings.state_secret)
 
     async def start(request: web.Request) -> web.Response:
         tenant = request.query.get("tenant", "")

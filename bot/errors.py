@@ -15,6 +15,10 @@ from .i18n import ENGLISH, N_, Translator
 
 EXAMPLE = N_("meet now 30m about budget review")
 RETRY = N_("Try again")
+# What attendees read in Outlook, in the asker's language: the event's body (Outlook adds the
+# Teams join details below it) and the message that comes with End's cancellation.
+CALENDAR_EVENT_BODY = N_("Scheduled in Microsoft Teams with MeetBot.")
+CALENDAR_CANCEL_COMMENT = N_("The organizer ended this meeting in Microsoft Teams.")
 
 
 class MeetBotError(Exception):
@@ -444,8 +448,10 @@ CATALOGUE: dict[type[BaseException], Describer] = {
     TooManyInvitees: _too_many,
     CardNoLongerValid: _fixed(N_("This card is no longer valid"),
                               N_("Start a new meeting with `meet`."), EXAMPLE),
+    # Shown as a toast on a click (bot/teams/replies.py), which has no title: the text says why.
     NotRequester: _fixed(N_("Only the person who asked can try again"),
-                         N_("Start a meeting of your own with `meet`."), EXAMPLE),
+                         N_("Only the person who asked for this meeting can try again. Start one "
+                            "of your own with `meet`."), EXAMPLE),
     BadCardAction: _fixed(
         N_("I couldn't read that button"),
         N_("The card may be out of date. Start a new meeting with `meet`."), EXAMPLE),

@@ -75,6 +75,14 @@ MAX_OFFSET = timedelta(days=60)
 # join link lasts: Teams expires a scheduled meeting's link 60 days after the meeting ends.)
 DATE_HORIZON = relativedelta(years=1)
 _MAX_SHOWN = 60  # longest piece of the user's text quoted back in a reason
+# The longest command worth reading, mentions aside: a subject (MAX_SUBJECT) with its options
+# fits many times over, and a mistyped number of a few thousand digits still gets its own
+# answer. Reading costs up to ~5 microseconds a character, so a chat message of the largest size
+# Teams allows (about 28 KB, "Limits and specifications for Microsoft Teams", Messaging) would
+# hold the event loop for ~0.2 s, and a 256 KB request for ~1.5 s: longer commands are refused
+# unread. Each mention may bring a separator (", and ").
+MAX_COMMAND = 8_000
+_PER_MENTION = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +342,21 @@ def _parse_cleaned(cleaned: str, people: list[_Mentioned], ctx: _Context) -> Com
         return _not_a_meet_command(cleaned, people)
     if _HELP.fullmatch(cleaned, verb.end() + 1):  # "meet help", "meet ?"
         return HelpRequest()
+    _check_length(cleaned[verb.end():], people)
     spec = _Reader(cleaned, people, _tokenize(cleaned, verb.end()), ctx.locale).read()
     request = _resolve(spec, ctx.now, ctx.user_time)
     if not cleaned[verb.end():].strip():
         request = replace(request, bare=True)
     return request
+
+
+def _check_length(rest: str, people: Sequence[_Mentioned]) -> None:
+    if len(rest) <= MAX_COMMAND:
+        return
+    words = len(_PLACEHOLDER.sub("", rest)) - _PER_MENTION * len(people)
+    if words > MAX_COMMAND:
+        raise ParseError(f"That command is {words:,} characters long, more than I read "
+                         f"({MAX_COMMAND:,}); a subject can have up to {MAX_SUBJECT}")
 
 
 def _settle(err: ParseError, people: list[_Mentioned], ctx: _Context) -> None:

@@ -35,6 +35,7 @@ from .errors import (
     RETRYABLE,
     CardNoLongerValid,
     ConsentRequired,
+    LockBusy,
     MeetBotError,
     MembersUnavailable,
     NotOrganizer,
@@ -58,6 +59,8 @@ from .models import (
     SignOutRequest,
     UserTime,
 )
+from .options import extract as extract_options
+from .options import restore as restore_options
 from .records import (
     Delivery,
     MeetingRecord,
@@ -68,13 +71,15 @@ from .records import (
     new_ref,
 )
 from .service import MeetingService, user_key
-from .state import LockBusy
 
 log = logging.getLogger(__name__)
 
 UTC = UTC
 DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
 MAX_EXCHANGE_ID = 256
+# How long a ready answer waits for its "typing…" still on its way (throttled, retried): the
+# indicator only says an answer is coming, so once the answer is there it is not worth more.
+TYPING_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ class Inbound:
     mentions: tuple[Mention, ...] = ()
     value: Any = None
     reply_to_id: str | None = None
+    via_invoke: bool = False  # an invoke (answered in place) rather than a message
 
 
 class Turn(Protocol):
@@ -164,9 +170,25 @@ class MeetBot:
     @staticmethod
     def read_command(text: str, *, time_zone: str | None, locale: str | None,
                      mentions: tuple[Mention, ...] | list[Mention]) -> Command:
-        """What the words ask for: the one reading of typed text, also for a resumed command."""
-        return parse(text, now=datetime.now(UTC), user_time=user_time_from(time_zone),
-                     mentions=list(mentions), locale=locale)
+        """What the words ask for: the one reading of typed text, also for a resumed command.
+        Meeting options come out first (bot/options.py); text that is no meeting command is
+        read as typed."""
+        now, user_time = datetime.now(UTC), user_time_from(time_zone)
+        found = extract_options(text)
+        try:
+            command = parse(found.text, now=now, user_time=user_time, mentions=list(mentions),
+                            locale=locale)
+        except ParseError as err:
+            if err.suggestion and found.phrases:  # "Did you mean" keeps the options
+                raise ParseError(err.reason, err.example,
+                                 restore_options(err.suggestion, found)) from None
+            raise
+        if not isinstance(command, MeetingRequest):
+            return command if found.text == text else parse(
+                text, now=now, user_time=user_time, mentions=list(mentions), locale=locale)
+        if found.problem:
+            raise ParseError(found.problem)
+        return replace(command, options=found.options, bare=False) if found.options else command
 
     async def on_message(self, turn: Turn) -> None:
         inbound = turn.inbound
@@ -211,9 +233,13 @@ class MeetBot:
         if delivery is None:
             log.info("duplicate delivery ignored", extra={"activity_id": inbound.activity_id})
             return
+        typing = None
         if inbound.conversation_type != "channel":  # Teams shows typing only in chats
-            await turn.typing()
-        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key))
+            # Alongside the work, not before it: a throttled or unreachable Bot Connector must
+            # neither delay the meeting nor end the command before its card was tried.
+            typing = asyncio.ensure_future(self._typing(turn))
+        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key,
+                                                             typing))
         self._background.add(work)
         work.add_done_callback(self._background.discard)
         try:
@@ -222,18 +248,39 @@ class MeetBot:
             log.info("Graph is slow: acknowledged, the card follows",
                      extra={"activity_id": inbound.activity_id})
 
+    @staticmethod
+    async def _typing(turn: Turn) -> None:
+        try:
+            await turn.typing()
+        except MeetBotError as err:  # a courtesy: the card that follows is what matters
+            log.warning("typing indicator not sent: %s", err.detail or "-",
+                        extra={"activity_id": turn.inbound.activity_id})
+
+    @staticmethod
+    async def _after_typing(typing: asyncio.Future[None] | None) -> None:
+        """The answer follows its "typing…", waiting for it at most TYPING_GRACE."""
+        if typing is not None and not typing.done():
+            done, _ = await asyncio.wait({typing}, timeout=TYPING_GRACE)
+            if not done:
+                typing.cancel()
+
     async def _create_and_answer(self, turn: Turn, request: MeetingRequest, delivery: Delivery,
-                                 key: str | None) -> None:
+                                 key: str | None, typing: asyncio.Future[None] | None = None
+                                 ) -> None:
         inbound = turn.inbound
         caller = inbound.caller
         try:
             try:
-                request = await resolve_attendees(
-                    turn.members, request, conversation_id=inbound.conversation_id,
-                    team_id=inbound.team_id, organizer_id=caller.aad_object_id)
-                meeting = await self.service.create(
-                    caller, request, conversation_id=inbound.conversation_id,
-                    activity_id=key or inbound.activity_id)
+                try:
+                    request = await resolve_attendees(
+                        turn.members, request, conversation_id=inbound.conversation_id,
+                        team_id=inbound.team_id, organizer_id=caller.aad_object_id,
+                        addresses=self.service.wants_calendar(request))
+                    meeting = await self.service.create(
+                        caller, request, conversation_id=inbound.conversation_id,
+                        activity_id=key or inbound.activity_id, time_zone=inbound.time_zone)
+                finally:
+                    await self._after_typing(typing)
             except SignInRequired:
                 await self.records.save_pending(caller, PendingCommand(
                     inbound.text, key or inbound.activity_id, inbound.conversation_id,
@@ -272,12 +319,17 @@ class MeetBot:
             await delivery.finish()
         except MeetBotError as err:  # the answer itself could not be posted (Bot Connector)
             await delivery.release()  # a redelivery does the work again: the same meeting
-            self._on_reply_lost()
-            log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
-                "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
+            self.reply_lost(inbound, err)
         except BaseException:
             await delivery.release()
             raise
+
+    def reply_lost(self, inbound: Inbound, err: MeetBotError) -> None:
+        """An answer the Bot Connector still refused after the retries that were safe: one
+        ERROR line naming the activity (no traceback: the cause is known) and the metric."""
+        self._on_reply_lost()
+        log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
+            "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
 
     async def drain(self, timeout: float) -> None:
         """On shutdown: let meetings still being created reach their cards."""
@@ -330,7 +382,11 @@ class MeetBot:
     async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
         """Every message showing this meeting's card (and only those) gets the new state, in
         the language of the person who asked for the meeting."""
-        shared = self._card(record, turn.inbound.caller, everyone=True)
+        # A personal chat holds only the organizer: their own view, in the language they use
+        # now; elsewhere everyone's.
+        personal = turn.inbound.conversation_type == "personal"
+        shared = self._card(record, turn.inbound.caller, everyone=not personal,
+                            tr=tr_of(turn.inbound) if personal else None)
         for activity_id in record.card_ids:
             try:
                 await turn.update(activity_id, shared)
@@ -351,37 +407,42 @@ class MeetBot:
 
     async def on_submit(self, turn: Turn) -> None:
         """Action.Submit: the same handlers; the new state goes to the messages MeetBot
-        recorded, or, where there is none, into a new message."""
+        recorded (a new meeting without one gets a message of its own)."""
         verb, action = read_action(turn.inbound.value)
-        msg = await VERB_HANDLERS[verb](self, turn, action)
-        if verb in (actions.VERB_CREATE, actions.VERB_RETRY, actions.VERB_RUN_COMMAND) and \
-                not await self.records.is_form(turn.inbound.conversation_id,
-                                               turn.inbound.reply_to_id):
-            await turn.send(msg)
+        await VERB_HANDLERS[verb](self, turn, action)
 
     async def _created_by_click(self, turn: Turn, request: MeetingRequest,
                                 key: str) -> cards.CardMessage:
         """A meeting made by a button on a card MeetBot posted (the form, "Try again", "Did
-        you mean"): that message becomes the meeting's card for everyone, if it is one MeetBot
-        recorded in this conversation."""
+        you mean"): that message becomes the meeting's card for everyone, if it is a form
+        MeetBot recorded in this conversation and no one else made a meeting with it yet."""
         inbound = turn.inbound
         request = _in_language(request, tr_of(inbound))
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
-                                            activity_id=key)
+                                            activity_id=key, time_zone=inbound.time_zone)
         card_ids: tuple[str, ...] = ()
-        if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
+        if await self.records.claim_form(inbound.conversation_id, inbound.reply_to_id,
+                                         _claimant(inbound.caller)):
             card_ids = (inbound.reply_to_id or "",)
         record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
                                     request=request)
-        await self._show_everywhere(turn, record)
+        if card_ids:
+            await self._show_everywhere(turn, record)
+        elif not inbound.via_invoke:
+            # Action.Submit on a card MeetBot did not record here: the meeting gets a message
+            # of its own rather than overwriting the one the client named.
+            posted = await turn.send(self._card(record, inbound.caller, everyone=True))
+            if posted:
+                await self._add_card(record.ref, posted)
         return self._card(record, inbound.caller, everyone=False, tr=tr_of(inbound))
 
     @on_verb(actions.VERB_CREATE)
     async def _create(self, turn: Turn, form: CreateFromForm) -> cards.CardMessage:
         inbound = turn.inbound
         request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
-        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject)
+        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject,
+                        form.options)
         return await self._created_by_click(turn, request, key)
 
     @on_verb(actions.VERB_RETRY)
@@ -428,7 +489,8 @@ class MeetBot:
             if not latest.meeting.ended and action.version == latest.version:
                 if action.verb == actions.VERB_EXTEND:
                     meeting = await self.service.extend(caller, latest.meeting,
-                                                        actions.EXTEND_MINUTES)
+                                                        actions.EXTEND_MINUTES,
+                                                        time_zone=latest.time_zone)
                 else:
                     meeting = await self.service.end(caller, latest.meeting)
                 latest = replace(latest, meeting=_keep_names(meeting, latest.meeting),
@@ -503,7 +565,8 @@ class MeetBot:
                                tr_of(inbound))
         meeting = await self.service.create(
             inbound.caller, request, conversation_id=inbound.conversation_id,
-            activity_id=click_key(inbound.activity_id, form.minutes, form.subject))
+            activity_id=click_key(inbound.activity_id, form.minutes, form.subject, form.options),
+            time_zone=inbound.time_zone)
         record = await self._record(meeting, inbound, user_time_of(inbound))
         return self._card(record, inbound.caller, everyone=True), meeting.subject
 
@@ -524,6 +587,11 @@ class _Resumed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._turn, name)
+
+
+def _claimant(caller: Caller) -> str:
+    """Whose a form card becomes: the person, not the click (one person may click twice)."""
+    return f"{caller.tenant_id.lower()}\x1f{caller.aad_object_id or caller.teams_id}"
 
 
 def _resumed_key(conversation_id: str, activity_id: str, current_conversation: str) -> str:

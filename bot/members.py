@@ -38,10 +38,10 @@ class Members(Protocol):
 
     async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
                                              continuation_token: str | None = None
-                                             ) -> dict[str, Any]: ...
+                                             ) -> dict[str, Any] | None: ...
 
 
-def _person(member: dict) -> Person | None:
+def _member_person(member: dict[str, Any]) -> Person | None:
     oid = member.get("aadObjectId") or member.get("objectId")
     if not oid:
         return None
@@ -60,7 +60,7 @@ class _Invitees:
 
     def add(self, people: Iterable[Person | None]) -> None:
         for p in people:
-            if p is None or p.aad_object_id == self._organizer_id:
+            if p is None or not p.aad_object_id or p.aad_object_id == self._organizer_id:
                 continue
             self._by_id.setdefault(p.aad_object_id, p)
         if len(self._by_id) > MAX_INVITEES:
@@ -72,9 +72,12 @@ class _Invitees:
         return tuple(self._by_id.values())
 
 
-async def resolve_attendees(conversations, request: MeetingRequest, *, conversation_id: str,
-                            team_id: str | None, organizer_id: str | None) -> MeetingRequest:
+async def resolve_attendees(conversations: Members, request: MeetingRequest, *, conversation_id: str,
+                            team_id: str | None, organizer_id: str | None,
+                            addresses: bool = False) -> MeetingRequest:
     """The request with attendees Graph can use (Entra object ids), the organizer left out.
+    `addresses`: a calendar invitation goes to an address (Person.upn), so a mention that
+    carried its object id but no address is looked up too.
 
     Raises TooManyInvitees (before any look-up for mentions; after at most a few pages for a
     team) and MembersUnavailable when Teams does not answer."""
@@ -92,25 +95,27 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
         if everyone:
             await _everyone(conversations, team_id or conversation_id, invitees)
         else:
-            invitees.add(await _complete_all(conversations, conversation_id, request.attendees))
+            invitees.add(await _complete_all(conversations, conversation_id, request.attendees,
+                                             addresses=addresses))
     except (ConnectorError, aiohttp.ClientError, ValueError) as err:
         # The connector's refusals and broken answers: one user-facing meaning.
         raise MembersUnavailable(f"member lookup failed: {type(err).__name__}") from err
     return replace(request, attendees=invitees.people())
 
 
-async def _complete_all(conversations, conversation_id: str,
-                        people: Iterable[Person]) -> list[Person | None]:
+async def _complete_all(conversations: Members, conversation_id: str, people: Iterable[Person], *,
+                        addresses: bool = False) -> list[Person | None]:
     """Every mention completed, LOOKUP_CONCURRENCY look-ups at a time; the first failure
     cancels the look-ups still waiting or running (TaskGroup)."""
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def one(person: Person) -> Person | None:
-        if person.aad_object_id or not person.teams_id:
+        complete = person.aad_object_id and (person.upn or not addresses)
+        if complete or not person.teams_id:
             return person if person.aad_object_id else None
         async with gate:
             member = await conversations.get_member(conversation_id, person.teams_id)
-        found = _person(member or {})
+        found = _member_person(member or {})
         return replace(found, name=found.name or person.name) if found else None
 
     try:
@@ -121,7 +126,7 @@ async def _complete_all(conversations, conversation_id: str,
     return [t.result() for t in tasks]
 
 
-async def _everyone(conversations, team_or_conversation: str, invitees: _Invitees) -> None:
+async def _everyone(conversations: Members, team_or_conversation: str, invitees: _Invitees) -> None:
     """Reads pages until the last one, or until the invitees exceed the cap (a 25,000-member
     team costs three pages, not fifty)."""
     token = None
@@ -130,7 +135,7 @@ async def _everyone(conversations, team_or_conversation: str, invitees: _Invitee
             team_or_conversation, PAGE_SIZE, token)
         if not isinstance(page, dict):
             raise MembersUnavailable("no member page")
-        invitees.add(_person(m) for m in page.get("members") or ())
+        invitees.add(_member_person(m) for m in page.get("members") or ())
         token = page.get("continuationToken")
         if not token:
             return

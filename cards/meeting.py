@@ -11,6 +11,7 @@ from bot.i18n import ENGLISH, N_, Translator, translator
 from bot.models import AudioConferencing, Meeting, UserTime
 from cards.actions import EXTEND_MINUTES, VERB_END, VERB_EXTEND, VERB_REFRESH, meeting_data
 from cards.base import Card, CardMessage, card, execute, note, open_url, text, title
+from cards.calendar import add_to_calendar, footer
 from cards.text import group3, md, phone, when
 
 # Teams shows a user-specific view to at most 60 users; more ids are not honoured.
@@ -25,7 +26,6 @@ _LOBBY = {
     "everyone": N_("everyone skips the lobby"),
     "organizer": N_("everyone else waits in the lobby"),
 }
-_NO_CALENDAR = N_("This meeting isn't on anyone's calendar.")
 _ENDED = N_("This meeting has ended")
 
 
@@ -33,8 +33,6 @@ _ENDED = N_("This meeting has ended")
 class _Parts:
     """The elements every meeting card of one language shares, built once per language."""
 
-    footer: list[Card]
-    no_calendar: Card
     no_audio: Card
     dial_in_header: Card
     ended: Card
@@ -44,8 +42,6 @@ class _Parts:
 def _parts(language: str) -> _Parts:
     _ = translator(language).gettext
     return _Parts(
-        footer=[note(_(_NO_CALENDAR), spacing="Medium", separator=True)],
-        no_calendar=note(_(_NO_CALENDAR), spacing="None"),
         no_audio=note(_("No dial-in: the organizer has no Audio Conferencing licence."),
                       spacing="Small"),
         dial_in_header=text(_("Dial in (audio only)"), weight="Bolder", spacing="Medium",
@@ -56,7 +52,9 @@ def _parts(language: str) -> _Parts:
 def _invited(meeting: Meeting, tr: Translator) -> str | None:
     _ = tr.gettext
     names = [md(p.name) for p in meeting.attendees if p.name]
-    lobby = _(_LOBBY[meeting.lobby_scope]) if meeting.lobby_scope in _LOBBY else None
+    # A lobby that was asked for is said with the other options (cards/calendar.py).
+    lobby = (_(_LOBBY[meeting.lobby_scope])
+             if not meeting.options.lobby and meeting.lobby_scope in _LOBBY else None)
     if len(names) > MAX_NAMED_INVITEES:
         others = len(names) - MAX_NAMED_INVITEES + 1
         names[MAX_NAMED_INVITEES - 1:] = [
@@ -133,13 +131,13 @@ def meeting_card(meeting: Meeting, user_time: UserTime, *, ref: str | None = Non
         body.extend(_dial_in(meeting.audio, tr))
     else:
         body.append(parts.no_audio)
-    invited = _invited(meeting, tr)
-    if invited:
-        body += (note(invited, spacing="Medium", separator=True), parts.no_calendar)
-    else:
-        body += parts.footer
+    body += footer(meeting, _invited(meeting, tr), tr)
 
     actions = [open_url(_("Join meeting"), meeting.join_url, style="positive")]
+    add = add_to_calendar(meeting, now or datetime.now(UTC), organizer_view=organizer_view,
+                          tr=tr)
+    if add:
+        actions.append(add)
     if organizer_view and ref:
         actions.append(execute(_("Extend {minutes} min").format(minutes=EXTEND_MINUTES),
                                meeting_data(VERB_EXTEND, ref, version)))

@@ -25,6 +25,9 @@ _EXAMPLES = (
     (N_("meet at 3pm"), N_("starts at 3 pm")),
     (N_("meet in 10 min for 20 min about X"), N_("starts in 10 minutes")),
     (N_("meet with everyone about all hands"), N_("invites everyone in this team or chat")),
+    # The option words are English's in every language (bot/options.py reads them first).
+    (N_("meet tomorrow 10am about planning, record, no chat"),
+     N_("options: record, no chat, presenters: organizer, lobby: everyone waits")),
     (N_("sign out"), N_("forget your sign-in")),
     (N_("help"), N_("this list")),
 )

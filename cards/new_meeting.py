@@ -1,9 +1,13 @@
-"""The "new meeting" card: pick a length, optionally a subject, and press Meet now."""
+"""The "new meeting" card: pick a length, optionally a subject and meeting options, and press
+Meet now. The options are the ones typed commands take (bot/options.py); bot/card_input.py
+reads them back, accepting only the values offered here."""
 from __future__ import annotations
 
+import functools
+
 from bot.errors import EXAMPLE
-from bot.i18n import ENGLISH, Translator
-from bot.models import MAX_SUBJECT
+from bot.i18n import ENGLISH, N_, Translator, translator
+from bot.models import MAX_SUBJECT, Lobby, Presenters
 from cards.actions import (
     DEFAULT_MINUTES,
     DURATION_CHOICES,
@@ -11,7 +15,7 @@ from cards.actions import (
     INPUT_SUBJECT,
     create_data,
 )
-from cards.base import CardMessage, card, execute, text, title
+from cards.base import Card, CardMessage, card, execute, text, title
 
 
 def _length(minutes: int, tr: Translator) -> str:
@@ -20,6 +24,47 @@ def _length(minutes: int, tr: Translator) -> str:
         return tr.ngettext("{n} hour", "{n} hours", hours).format(n=hours)
     _ = tr.gettext
     return _("{n} min").format(n=minutes)
+
+
+# The form's option inputs: their ids, and every value each may send back ("" = Teams' default)
+# with the words it is offered in (msgids: shown in the reader's language).
+INPUT_PRESENTERS = "presenters"
+INPUT_LOBBY = "lobby"
+INPUT_RECORD = "record"  # Input.Toggle: "true" records automatically
+INPUT_CHAT = "chat"  # Input.Toggle: "false" turns the meeting chat off
+TEAMS_DEFAULT = ""
+PRESENTER_CHOICES = {TEAMS_DEFAULT: N_("Teams default"), Presenters.ORGANIZER.value: N_("Only me"),
+                     Presenters.ORGANIZATION.value: N_("My organisation"),
+                     Presenters.EVERYONE.value: N_("Everyone")}
+LOBBY_CHOICES = {TEAMS_DEFAULT: N_("Teams default"),
+                 Lobby.EVERYONE_WAITS.value: N_("Everyone waits"),
+                 Lobby.ORGANIZATION_SKIPS.value: N_("My organisation skips"),
+                 Lobby.EVERYONE_SKIPS.value: N_("Everyone skips")}
+TOGGLE_ON, TOGGLE_OFF = "true", "false"
+
+
+def _choose(input_id: str, label: str, choices: dict[str, str], tr: Translator) -> Card:
+    return {"type": "Column", "width": "stretch", "items": [
+        {"type": "Input.ChoiceSet", "id": input_id, "label": label, "style": "compact",
+         "value": TEAMS_DEFAULT,
+         "choices": [{"title": tr.gettext(title), "value": value}
+                     for value, title in choices.items()]}]}
+
+
+@functools.cache
+def _options(language: str) -> list[Card]:
+    """The option inputs in one language, built once per language."""
+    tr = translator(language)
+    _ = tr.gettext
+    return [
+        {"type": "ColumnSet", "spacing": "Small", "columns": [
+            _choose(INPUT_PRESENTERS, _("Who can present"), PRESENTER_CHOICES, tr),
+            _choose(INPUT_LOBBY, _("Lobby"), LOBBY_CHOICES, tr)]},
+        {"type": "Input.Toggle", "id": INPUT_RECORD, "title": _("Record automatically"),
+         "value": TOGGLE_OFF, "valueOn": TOGGLE_ON, "valueOff": TOGGLE_OFF, "spacing": "Small"},
+        {"type": "Input.Toggle", "id": INPUT_CHAT, "title": _("Meeting chat"),
+         "value": TOGGLE_ON, "valueOn": TOGGLE_ON, "valueOff": TOGGLE_OFF, "spacing": "None"},
+    ]
 
 
 def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
@@ -47,6 +92,7 @@ def new_meeting_card(*, default_minutes: int = DEFAULT_MINUTES,
                  "style": "compact", "value": str(default_minutes), "isRequired": True,
                  "errorMessage": _("Pick a length"), "choices": choices}]},
         ]},
+        *_options(tr.language),
     ]
     actions = [execute(_("Meet now"), create_data(), style="positive")]
     return CardMessage(card(body, actions, fallback_text=summary), summary)

@@ -84,7 +84,7 @@ def _digits(rng: random.Random, n: int) -> str:
 
 
 def meeting_id(organizer: str, thread_id: str) -> str:
-    """Current opaque form: base64 of `1*{organizerOid}*0**{threadId}` (contract §3)."""
+    """Current opaque form: base64 of `1*{organizerOid}*0**{threadId}` (docs/graph-contract.md §3)."""
     return base64.b64encode(f"1*{organizer}*0**{thread_id}".encode()).decode()
 
 
@@ -745,7 +745,7 @@ class _Handlers:
         return p, p.user_id
 
     def _app_user(self, p: Principal, user_id: str) -> str:
-        if "@" in user_id:  # a UPN, not an object id (contract §1)
+        if "@" in user_id:  # a UPN, not an object id (docs/graph-contract.md §1)
             raise GraphProblem(404, "NotFound", f"User {user_id} not found.")
         if self.sim.require_policy_for_app_tokens and not self.sim.has_policy(p, user_id):
             raise GraphProblem(403, "Forbidden", POLICY_MISSING)
@@ -775,7 +775,7 @@ class _Handlers:
             raise GraphProblem(400, "BadRequest", "Unable to read JSON request payload.") from None
         if not isinstance(body, dict):
             raise GraphProblem(400, "BadRequest", "The request body must be a JSON object.")
-        if schema == "create" and "externalId" in body:  # contract §2 / I3: only createOrGet takes it
+        if schema == "create" and "externalId" in body:  # docs/graph-contract.md §2 / I3: only createOrGet takes it
             raise GraphProblem(400, "BadRequest", "externalId is not supported on create; use createOrGet.")
         if self.validators is not None:
             error = next(iter(sorted(self.validators[schema].iter_errors(body), key=str)), None)
@@ -786,7 +786,7 @@ class _Handlers:
 
     @staticmethod
     def _times(body: dict[str, Any]) -> tuple[datetime, datetime]:
-        """createOrGet defaults (contract §4): none -> now..+1h, start only -> +1h."""
+        """createOrGet defaults (docs/graph-contract.md §4): none -> now..+1h, start only -> +1h."""
         start_s, end_s = body.get("startDateTime"), body.get("endDateTime")
         if end_s and not start_s:
             raise GraphProblem(400, "BadRequest", "startDateTime is required when endDateTime is given.")
@@ -995,7 +995,7 @@ class _Handlers:
 
 
 def _visible(meeting: dict[str, Any], tenant_id: str, user: str, *, write: bool) -> bool:
-    """Organizers may do anything; invited attendees may read (contract §5)."""
+    """Organizers may do anything; invited attendees may read (docs/graph-contract.md §5)."""
     organizer = meeting["participants"]["organizer"]["identity"]["user"]
     if organizer["tenantId"] != tenant_id:
         return False

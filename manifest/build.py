@@ -140,7 +140,7 @@ def render(values: Mapping[str, str], template: Path = TEMPLATE) -> dict[str, An
             return PLACEHOLDER.sub(value, node)
         return node
 
-    manifest = fill(json.loads(template.read_text("utf-8")))
+    manifest: dict[str, Any] = fill(json.loads(template.read_text("utf-8")))
     if missing:
         raise ManifestError([f"template placeholder ${{{{{key}}}}} has no value" for key in sorted(missing)])
     return manifest
@@ -196,7 +196,8 @@ def validate_package(path: Path) -> list[str]:
         problems = [f"manifest.json has an unfilled placeholder {m[0]}" for m in PLACEHOLDER.finditer(text)]
         problems += schema_problems(manifest)
         problems += localization_problems(manifest, {n: zf.read(n) for n in names if n.endswith(".json")})
-        icons = manifest.get("icons") if isinstance(manifest.get("icons"), dict) else {}
+        icons: dict[str, Any] = manifest["icons"] if isinstance(manifest.get("icons"), dict) \
+            else {}
         for kind, size in ICON_SIZES.items():
             name = icons.get(kind)
             if isinstance(name, str):

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,17 @@ from bot.errors import (
     describe,
 )
 from bot.grammar import parse, user_time_from
-from bot.i18n import translator
-from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
+from bot.i18n import ENGLISH, translator
+from bot.models import (
+    AudioConferencing,
+    Lobby,
+    Meeting,
+    MeetingOptions,
+    MeetingRequest,
+    Person,
+    Presenters,
+    UserTime,
+)
 from cards import (
     CardMessage,
     actions,
@@ -103,6 +113,13 @@ def assert_valid(msg: CardMessage) -> None:
     json.dumps(msg.card)  # plain JSON, nothing the connector cannot serialise
 
 
+# A meeting tomorrow on the organizer's calendar, Ana invited, two options asked for.
+LATER_ON_CALENDAR = graph_meeting(
+    start=datetime(2025, 3, 6, 8, 30, tzinfo=UTC), end=datetime(2025, 3, 6, 9, 30, tzinfo=UTC),
+    event_id="AAMkAGI2TGuLAAA=", invitations=1, attendees=(Person("Ana"),), lobby_scope="invited",
+    options=MeetingOptions(lobby=Lobby.EVERYONE_WAITS, chat=False))
+
+
 ALL_CARDS = {
     "attendee": lambda tr: meeting_card(graph_meeting(), BERLIN, now=NOW, tr=tr),
     "organizer": lambda tr: meeting_card(graph_meeting(), BERLIN, ref=REF, organizer_view=True,
@@ -130,6 +147,14 @@ ALL_CARDS = {
     "consent": lambda tr: consent_card(describe(ConsentRequired(
         admin_consent_url="https://login.microsoftonline.com/x"), tr),
         admin_consent_url="https://login.microsoftonline.com/x", tr=tr),
+    "on-calendar-later": lambda tr: meeting_card(LATER_ON_CALENDAR, BERLIN, now=NOW, tr=tr),
+    "on-calendar-organizer": lambda tr: meeting_card(LATER_ON_CALENDAR, BERLIN, ref=REF,
+                                                     organizer_view=True, now=NOW, tr=tr),
+    "invitations-off-options-refused": lambda tr: meeting_card(graph_meeting(
+        invitations_off=True, options=MeetingOptions(presenters=Presenters.ORGANIZER),
+        refused_options=("recordAutomatically",)), BERLIN, now=NOW, tr=tr),
+    "too-many-to-invite": lambda tr: meeting_card(graph_meeting(
+        event_id="AAMkAGI=", not_invited=400), BERLIN, now=NOW, tr=tr),
 }
 # No locale (MeetBot's own English), and each language MeetBot speaks.
 LOCALES = [None, "en-US", "de-DE", "fr-FR", "es-ES"]
@@ -292,6 +317,38 @@ def test_invited_people_and_lobby_in_words() -> None:
     assert "Everyone skips the lobby" in texts(meeting_card(everyone, BERLIN, now=NOW).card)
 
 
+def test_calendar_lines_options_and_refusals_in_words() -> None:
+    later = texts(meeting_card(LATER_ON_CALENDAR, BERLIN, now=NOW).card)
+    # The lobby asked for is said once, with the options.
+    assert later[-3:] == ["Invited: Ana", "Options: everyone waits in the lobby · no meeting chat",
+                          "On your calendar · invitations sent to 1 person"]
+    off = texts(ALL_CARDS["invitations-off-options-refused"](ENGLISH).card)
+    assert off[-3:] == [
+        "Options: only the organizer presents",
+        "Teams didn't allow automatic recording for this meeting (your organisation's meeting "
+        "policy or licence); the meeting works without it.",
+        "This meeting isn't on anyone's calendar. Invitations are off: an admin can turn them on."]
+    assert texts(meeting_card(graph_meeting(), BERLIN, now=NOW).card)[-1] == (
+        "This meeting isn't on anyone's calendar.")
+    assert "400 people are too many to invite by email" in texts(
+        ALL_CARDS["too-many-to-invite"](ENGLISH).card)[-1]
+
+
+def test_add_to_my_calendar_only_for_a_later_meeting_and_not_for_its_organizer() -> None:
+    def buttons(meeting: Meeting, **kwargs: Any) -> dict[str, dict]:
+        return {a["title"]: a for a in meeting_card(meeting, BERLIN, now=NOW, **kwargs).card["actions"]}
+
+    shared = buttons(LATER_ON_CALENDAR)
+    link = shared["Add to my calendar"]["url"]
+    assert link.startswith("https://outlook.office.com/calendar/0/deeplink/compose?subject=Budget%20review&")
+    assert "startdt=2025-03-06T08%3A30%3A00Z&enddt=2025-03-06T09%3A30%3A00Z" in link
+    assert "body=Join%20the%20Teams%20meeting%3A%20https%3A%2F%2Fteams.microsoft.com" in link
+    assert "Add to my calendar" not in buttons(LATER_ON_CALENDAR, ref=REF, organizer_view=True)
+    standalone_later = replace(LATER_ON_CALENDAR, event_id=None, invitations=0)
+    assert "Add to my calendar" in buttons(standalone_later, ref=REF, organizer_view=True)
+    assert "Add to my calendar" not in buttons(graph_meeting(start=NOW))  # under way: join it
+
+
 def test_user_text_cannot_add_links_or_formatting() -> None:
     meeting = graph_meeting(subject="[Join here](https://evil.example) **now**",
                             attendees=(Person("1. _Ana_"),))
@@ -375,7 +432,7 @@ def test_malformed_actions_are_refused(value: Any) -> None:
 # --- the new-meeting card ---------------------------------------------------------------------
 def test_new_meeting_card_offers_lengths_subject_and_meet_now() -> None:
     card = new_meeting_card(default_minutes=60).card
-    (choice,) = of_type(card, "Input.ChoiceSet")
+    (choice,) = [c for c in of_type(card, "Input.ChoiceSet") if c["id"] == actions.INPUT_MINUTES]
     assert [c["value"] for c in choice["choices"]] == ["15", "30", "60"]
     assert choice["value"] == "60" and choice["id"] == actions.INPUT_MINUTES
     (subject,) = of_type(card, "Input.Text")
@@ -400,6 +457,25 @@ def test_a_form_click_becomes_a_meeting_request() -> None:
     assert not untitled.subject_given and untitled.duration == timedelta(minutes=30)
     with pytest.raises(ParseError):
         request_from_form(CreateFromForm(30, "x" * 400), now=NOW, user_time=BERLIN)
+
+
+def test_the_form_options_read_back_within_what_it_offers() -> None:
+    data = _button(new_meeting_card().card, "Meet now")["data"]
+    inputs = {i["id"]: i for i in walk(new_meeting_card().card)
+              if str(i.get("type", "")).startswith("Input.")}
+    defaults = {k: i["value"] for k, i in inputs.items() if "value" in i}  # an untouched form
+    _, untouched = read_action(data | defaults)
+    assert isinstance(untouched, CreateFromForm) and untouched.options == MeetingOptions()
+    _, chosen = read_action(data | defaults | {"presenters": "organizer", "lobby": "everyone",
+                                               "record": "true", "chat": "false"})
+    assert isinstance(chosen, CreateFromForm) and chosen.options == MeetingOptions(
+        presenters=Presenters.ORGANIZER, lobby=Lobby.EVERYONE_SKIPS, record=True, chat=False)
+    request = request_from_form(chosen, now=NOW, user_time=BERLIN)
+    assert request.options == chosen.options
+    for forged in ({"presenters": "invited"}, {"lobby": "organizationAndFederated"},
+                   {"record": True}, {"chat": "off"}, {"presenters": ["organizer"]}):
+        with pytest.raises(BadCardAction):
+            read_action(data | forged)
 
 
 def test_click_key_is_stable_per_choice() -> None:

@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.hosting import LOCAL_GRAPH
+from bot.hosting import BOT, LOCAL_GRAPH
 from tests.helpers import (
     User,
     card_of,
@@ -68,7 +68,7 @@ async def test_a_typo_makes_no_meeting_and_offers_the_corrected_command(demo_bot
     act = message("meet tomorow at 9 about standup", service_url=connector.url, user=user)
     assert (await demo_bot.post(act)).status in (200, 201)
     card = card_of(await reply_to(connector, act["id"]))
-    await asyncio.sleep(0.2)  # nothing else may follow, and nothing may reach Graph
+    await demo_bot.app[BOT].drain(10)  # nothing else may follow, and nothing may reach Graph
     graph = demo_bot.app[LOCAL_GRAPH]
     assert graph.meetings_of(user.tenant_id, user.aad_object_id) == []
     assert graph.count("POST") == 0

@@ -134,8 +134,15 @@ async def test_the_compose_box_form_and_its_card_in_the_users_language(demo_bot,
     form = task["card"]["content"]
     assert texts(form)[0] == "Iniciar una reunión de Teams" and "Reunirse ahora" in \
         actions_of(form)
-    [length] = of_type(form, "Input.ChoiceSet")
-    assert [c["title"] for c in length["choices"]] == ["15 min", "30 min", "1 hora"]
+    choices = {c["id"]: c for c in of_type(form, "Input.ChoiceSet")}
+    assert [c["title"] for c in choices["minutes"]["choices"]] == ["15 min", "30 min", "1 hora"]
+    # The meeting options: labels and choices in Spanish, values as the form reads them back.
+    assert choices["presenters"]["label"] == "¿Quién puede presentar?"
+    assert [(c["title"], c["value"]) for c in choices["lobby"]["choices"]] == [
+        ("Predeterminado de Teams", ""), ("Todos esperan", "organizer"),
+        ("Mi organización no espera", "organization"), ("Nadie espera", "everyone")]
+    assert [t["title"] for t in of_type(form, "Input.Toggle")] == ["Grabar automáticamente",
+                                                                   "Chat de la reunión"]
     submit = invoke("composeExtension/submitAction",
                     {"commandId": "createMeeting", "commandContext": "compose",
                      "data": {"verb": "meeting.create", "minutes": "30"}},
@@ -181,3 +188,4 @@ async def test_the_sign_in_card_and_the_consent_page_speak_the_users_language(cl
             assert "Je n’ai pas pu vérifier cette connexion" in await resp.text()
     finally:
         await stop_bot(bot)
+

@@ -259,15 +259,19 @@ HELP_EXAMPLES = {
     "de-DE": ["treffen", "treffen jetzt 30 min über Budgetplanung",
               "treffen morgen um 9:30 für 1 Std. über Planung mit @Ana", "treffen um 15 Uhr",
               "treffen in 10 Minuten für 20 Minuten über X",
-              "treffen mit allen über Betriebsversammlung", "abmelden", "hilfe"],
+              "treffen mit allen über Betriebsversammlung",
+              "treffen morgen um 10 Uhr über Planung, record, no chat", "abmelden", "hilfe"],
     "fr-FR": ["réunion", "réunion maintenant 30 min sur le budget",
               "réunion demain à 9h30 pendant 1h sur la planification avec @Ana", "réunion à 15h",
               "réunion dans 10 minutes pendant 20 minutes sur X",
-              "réunion avec tout le monde sur l'assemblée générale", "déconnexion", "aide"],
+              "réunion avec tout le monde sur l'assemblée générale",
+              "réunion demain à 10h sur la planification, record, no chat", "déconnexion", "aide"],
     "es-ES": ["reunión", "reunión ahora 30 min sobre el presupuesto",
               "reunión mañana a las 9:30 durante 1 hora sobre planificación con @Ana",
               "reunión a las 15:00", "reunión en 10 minutos durante 20 minutos sobre X",
-              "reunión con todos sobre la asamblea general", "cerrar sesión", "ayuda"],
+              "reunión con todos sobre la asamblea general",
+              "reunión mañana a las 10:00 sobre planificación, record, no chat", "cerrar sesión",
+              "ayuda"],
 }
 
 

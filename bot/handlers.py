@@ -278,7 +278,8 @@ class MeetBot:
                         addresses=self.service.wants_calendar(request))
                     meeting = await self.service.create(
                         caller, request, conversation_id=inbound.conversation_id,
-                        activity_id=key or inbound.activity_id, time_zone=inbound.time_zone)
+                        activity_id=key or inbound.activity_id, time_zone=inbound.time_zone,
+                        tr=tr_of(inbound))
                 finally:
                     await self._after_typing(typing)
             except SignInRequired:
@@ -420,7 +421,8 @@ class MeetBot:
         request = _in_language(request, tr_of(inbound))
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
-                                            activity_id=key, time_zone=inbound.time_zone)
+                                            activity_id=key, time_zone=inbound.time_zone,
+                                            tr=tr_of(inbound))
         card_ids: tuple[str, ...] = ()
         if await self.records.claim_form(inbound.conversation_id, inbound.reply_to_id,
                                          _claimant(inbound.caller)):
@@ -492,7 +494,9 @@ class MeetBot:
                                                         actions.EXTEND_MINUTES,
                                                         time_zone=latest.time_zone)
                 else:
-                    meeting = await self.service.end(caller, latest.meeting)
+                    # The cancellation reaches the invitees in the invitation's language.
+                    meeting = await self.service.end(caller, latest.meeting,
+                                                     tr=translator(latest.locale))
                 latest = replace(latest, meeting=_keep_names(meeting, latest.meeting),
                                  version=latest.version + 1)
                 await self.records.save(latest)
@@ -566,7 +570,7 @@ class MeetBot:
         meeting = await self.service.create(
             inbound.caller, request, conversation_id=inbound.conversation_id,
             activity_id=click_key(inbound.activity_id, form.minutes, form.subject, form.options),
-            time_zone=inbound.time_zone)
+            time_zone=inbound.time_zone, tr=tr_of(inbound))
         record = await self._record(meeting, inbound, user_time_of(inbound))
         return self._card(record, inbound.caller, everyone=True), meeting.subject
 

@@ -30,6 +30,7 @@ from .errors import (
     TenantNotAllowed,
 )
 from .graph import OPTION_PROPERTIES, GraphClient, external_id_for, transaction_id_for
+from .i18n import ENGLISH, Translator
 from .models import AttendeeScope, Caller, Meeting, MeetingOptions, MeetingRequest
 from .tokens import TokenBroker, UserKey
 
@@ -102,10 +103,12 @@ class MeetingService:
                 or bool(request.attendees) or request.scope is not AttendeeScope.NONE)
 
     async def create(self, caller: Caller, request: MeetingRequest, *, conversation_id: str,
-                     activity_id: str, time_zone: str | None = None) -> Meeting:
+                     activity_id: str, time_zone: str | None = None,
+                     tr: Translator = ENGLISH) -> Meeting:
         """The meeting, made once per activity however often it is asked for: createOrGet
         with an externalId, or an event with a transactionId, both derived from the activity.
-        `time_zone` (the user's IANA zone) is the event's."""
+        `time_zone` (the user's IANA zone) is the event's; `tr` (the asker's language) words
+        the event's body in Outlook."""
         self.check_tenant(caller)
         user = user_key(caller)
         token = await self.broker.graph_token(user)
@@ -118,7 +121,7 @@ class MeetingService:
                 try:
                     meeting = await self._on_calendar(user, token, request, time_zone=time_zone,
                                                       transaction_id=transaction_id_for(
-                                                          conversation_id, activity_id))
+                                                          conversation_id, activity_id), tr=tr)
                 except CalendarPermissionMissing as err:
                     log.info("no Calendars.ReadWrite in this tenant, a standalone meeting "
                              "instead: %s", err.detail)
@@ -137,7 +140,8 @@ class MeetingService:
                                    invitations_off=invitations_off), request)
 
     async def _on_calendar(self, user: UserKey, token: str, request: MeetingRequest, *,
-                           time_zone: str | None, transaction_id: str) -> Meeting:
+                           time_zone: str | None, transaction_id: str,
+                           tr: Translator) -> Meeting:
         """The event (calendar token), its onlineMeeting and settings (meetings token)."""
         calendar = await self.broker.calendar_token(user)
         invitees = [p for p in request.attendees if p.upn]
@@ -147,7 +151,8 @@ class MeetingService:
         organizer = self._organizer_path(user)
         meeting = await self.graph.create_calendar_meeting(
             calendar, request, transaction_id=transaction_id, time_zone=time_zone or "UTC",
-            attendees=invitees, body_html=f"<p>{html.escape(CALENDAR_EVENT_BODY)}</p>",
+            attendees=invitees,
+            body_html=f"<p>{html.escape(tr.gettext(CALENDAR_EVENT_BODY))}</p>",
             user_id=organizer, meetings_token=token)
         meeting = await _settled(self.graph.apply_settings(token, meeting, scope, request.options,
                                                            user_id=organizer))
@@ -176,16 +181,17 @@ class MeetingService:
             raise MeetingGone("meeting no longer exists") from err
         return _as_before(changed, meeting)
 
-    async def end(self, caller: Caller, meeting: Meeting) -> Meeting:
-        """A calendar-backed meeting is cancelled with a message to its attendees (the Teams
-        meeting goes with it); a standalone one is deleted."""
+    async def end(self, caller: Caller, meeting: Meeting, *, tr: Translator = ENGLISH) -> Meeting:
+        """A calendar-backed meeting is cancelled with a message to its attendees in `tr`'s
+        language (the Teams meeting goes with it); a standalone one is deleted."""
         self.require_organizer(caller, meeting)
         user = user_key(caller)
         organizer = self._organizer_path(user)
         if meeting.event_id is not None:
             calendar = await self.broker.calendar_token(user)
             # False: already cancelled; ending it again is not an error.
-            await self.graph.cancel_event(calendar, meeting.event_id, CALENDAR_CANCEL_COMMENT,
+            await self.graph.cancel_event(calendar, meeting.event_id,
+                                          tr.gettext(CALENDAR_CANCEL_COMMENT),
                                           user_id=organizer)
             return replace(meeting, ended=True)
         token = await self.broker.graph_token(user)

@@ -15,6 +15,8 @@ from tests.helpers import (
     card_of,
     execute,
     invoke,
+    member,
+    mention,
     message,
     of_type,
     posted_id,
@@ -188,4 +190,40 @@ async def test_the_sign_in_card_and_the_consent_page_speak_the_users_language(cl
             assert "Je n’ai pas pu vérifier cette connexion" in await resp.text()
     finally:
         await stop_bot(bot)
+
+
+async def test_a_calendar_meeting_speaks_the_askers_language_on_the_card_and_in_outlook(
+        demo_bot, connector):
+    """Issue 16's lines and button in German, and what Outlook shows the invitees: the event's
+    body and End's cancellation message are in the asker's language too."""
+    olga, ana = User(name="Olga", locale="de-DE"), User(name="Ana", locale="fr-FR")
+    connector.add_members("19:group@thread.v2", [member(u) for u in (olga, ana)])
+    graph = demo_bot.app[LOCAL_GRAPH]
+    graph.set_user(ana.aad_object_id, upn="ana@contoso.com", display_name="Ana")
+    act = message("meet tomorrow 9:30 for 1h about Planung with <at>Ana</at>, record, no chat",
+                  service_url=connector.url, user=olga, kind="groupChat",
+                  mentions=[mention(ana)])
+    assert (await demo_bot.post(act)).status in (200, 201)
+    shared = card_of(await reply_to(connector, act["id"]))
+    assert texts(shared)[-3:] == [
+        "Eingeladen: Ana · sie umgehen den Wartebereich",
+        "Optionen: automatische Aufzeichnung · kein Besprechungschat",
+        "In Ihrem Kalender · Einladung an 1 Person gesendet"]
+    # Ana reads the shared card in Olga's German: "Add to my calendar" opens Outlook's form
+    # with a German line above the join link.
+    link = parse_qs(urlsplit(actions_of(shared)["Zum Kalender hinzufügen"]["url"]).query)
+    assert link["body"][0].startswith("An der Teams-Besprechung teilnehmen: https://")
+    (event,) = graph.events_of(olga.tenant_id, olga.aad_object_id)
+    assert event.data["bodyPreview"].startswith("Mit MeetBot in Microsoft Teams geplant.")
+
+    # Olga ends it from her own view: the cancellation the invitees get is German too.
+    card_id = posted_id(connector, lambda a: card_of(a) == shared)
+    refresh = {"type": "Action.Execute", **shared["refresh"]["action"]}
+    mine = (await clicked(demo_bot, connector, olga, refresh, trigger="automatic"))["value"]
+    ended = (await clicked(demo_bot, connector, olga, actions_of(mine)["Beenden"],
+                           reply_to_id=card_id))["value"]
+    assert "Diese Besprechung ist beendet" in texts(ended)
+    cancel = graph.mail[-1]
+    assert (cancel.kind, cancel.comment) == (
+        "cancel", "Der Organisator hat diese Besprechung in Microsoft Teams beendet.")
 

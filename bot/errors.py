@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .i18n import ENGLISH, N_, Translator
+from .i18n import DOMAIN, ENGLISH, N_, Translator
 
 EXAMPLE = N_("meet now 30m about budget review")
 RETRY = N_("Try again")
@@ -43,6 +43,19 @@ class ParseError(MeetBotError):
         self.reason = reason
         self.example = example
         self.suggestion = suggestion
+
+
+class OptionProblem(ParseError):
+    """A meeting option asked for wrongly (bot/options.py): two values for one option, or a
+    `lobby:` / `presenters:` that is not a choice. The reason is `template`, an English msgid
+    of MeetBot's own domain ("meetbot", not the grammar's), filled with `params`."""
+
+    domain = DOMAIN
+
+    def __init__(self, template: str, **params: str) -> None:
+        super().__init__(template.format(**params))
+        self.template = template
+        self.params = params
 
 
 # --- Graph ---------------------------------------------------------------------------------
@@ -293,7 +306,8 @@ def _parse_error(err: ParseError, tr: Translator) -> UserMessage:
     template: str | None = getattr(err, "template", None)
     params: dict[str, str] = getattr(err, "params", None) or {}
     _ = tr.gettext
-    reason = _(template, domain="grammar").format(**params) if template else err.reason
+    domain = getattr(err, "domain", "grammar")  # OptionProblem's msgids are MeetBot's own
+    reason = _(template, domain=domain).format(**params) if template else err.reason
     example = _(EXAMPLE) if err.example == EXAMPLE else err.example
     return UserMessage(_("I couldn't read that"), f"{reason}.", example, retry_title=_(RETRY),
                        suggestion=err.suggestion)

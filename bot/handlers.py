@@ -180,14 +180,14 @@ class MeetBot:
                             locale=locale)
         except ParseError as err:
             if err.suggestion and found.phrases:  # "Did you mean" keeps the options
-                raise ParseError(err.reason, err.example,
-                                 restore_options(err.suggestion, found)) from None
+                # The same error (its reason may carry a template to translate), options back.
+                err.suggestion = restore_options(err.suggestion, found)
             raise
         if not isinstance(command, MeetingRequest):
             return command if found.text == text else parse(
                 text, now=now, user_time=user_time, mentions=list(mentions), locale=locale)
         if found.problem:
-            raise ParseError(found.problem)
+            raise found.problem
         return replace(command, options=found.options, bare=False) if found.options else command
 
     async def on_message(self, turn: Turn) -> None:

@@ -27,6 +27,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .errors import OptionProblem
+from .i18n import N_
 from .models import Lobby, MeetingOptions, Presenters
 
 # The grammar's quote pairs (a subject in quotes is kept whole); a closing '"' always closes.
@@ -85,7 +87,7 @@ class Found:
     text: str  # the command without its option phrases
     options: MeetingOptions = MeetingOptions()
     phrases: tuple[str, ...] = ()  # as typed, in order: to put back into a corrected command
-    problem: str | None = None  # a ParseError reason, for a meet command
+    problem: OptionProblem | None = None  # what to raise for a meet command
 
 
 def extract(text: str) -> Found:
@@ -99,7 +101,8 @@ def extract(text: str) -> Found:
     candidates = list(_PHRASE.finditer(masked))
     alone = _alone(masked, [m for m in candidates if m.start() >= subject], candidates)
     accepted = [m for m in candidates if m.start() < subject or m.start() in alone]
-    options, problem = MeetingOptions(), None
+    options = MeetingOptions()
+    problem: OptionProblem | None = None
     for m in accepted:
         options, clash = _apply(options, m)
         problem = problem or clash
@@ -173,16 +176,20 @@ def _alone(masked: str, after_subject: list[re.Match[str]],
     return alone
 
 
-def _apply(options: MeetingOptions, m: re.Match[str]) -> tuple[MeetingOptions, str | None]:
+def _apply(options: MeetingOptions,
+           m: re.Match[str]) -> tuple[MeetingOptions, OptionProblem | None]:
     kind, value = _reading(m)
     current = getattr(options, kind)
     if current is not None and current != value:
-        return options, f"The options ask for two different {_NAMES[kind]}; keep one"
+        return options, OptionProblem(_CLASH[kind])
     return replace(options, **{kind: value}), None
 
 
-_NAMES = {"presenters": "presenter choices", "lobby": "lobby choices",
-          "record": "recording choices", "chat": "chat choices"}
+# Whole sentences (msgids), so each language words them its own way.
+_CLASH = {"presenters": N_("The options ask for two different presenter choices; keep one"),
+          "lobby": N_("The options ask for two different lobby choices; keep one"),
+          "record": N_("The options ask for two different recording choices; keep one"),
+          "chat": N_("The options ask for two different chat choices; keep one")}
 
 
 def _reading(m: re.Match[str]) -> tuple[str, Any]:
@@ -199,7 +206,8 @@ def _reading(m: re.Match[str]) -> tuple[str, Any]:
     return "chat", False
 
 
-def _bad_keyword(text: str, masked: str, subject: int, accepted: list[re.Match[str]]) -> str | None:
+def _bad_keyword(text: str, masked: str, subject: int,
+                 accepted: list[re.Match[str]]) -> OptionProblem | None:
     """`presenters: bob` before the subject: meant as an option, but not one."""
     starts = [m.start() for m in accepted]
     for k in _KEYWORD.finditer(masked, 0, subject):
@@ -207,11 +215,14 @@ def _bad_keyword(text: str, masked: str, subject: int, accepted: list[re.Match[s
         if i >= 0 and k.start() < accepted[i].end():  # a good one: `lobby: everyone waits`
             continue
         shown = " ".join(text[k.start():k.end()].split())[:_SHOWN]
+        # The option words stay English in every language: they are what this module reads.
         if k.group("keyword").lower() == "lobby":
-            return (f"“{shown}” is not a lobby choice: say lobby: everyone waits, "
-                    "lobby: organization skips or lobby: everyone skips")
-        return (f"“{shown}” is not a presenter choice: say presenters: organizer, "
-                "presenters: organization or presenters: everyone")
+            return OptionProblem(N_("“{shown}” is not a lobby choice: say lobby: everyone waits, "
+                                    "lobby: organization skips or lobby: everyone skips"),
+                                 shown=shown)
+        return OptionProblem(N_("“{shown}” is not a presenter choice: say presenters: "
+                                "organizer, presenters: organization or presenters: everyone"),
+                             shown=shown)
     return None
 
 

@@ -227,3 +227,12 @@ async def test_a_calendar_meeting_speaks_the_askers_language_on_the_card_and_in_
     assert (cancel.kind, cancel.comment) == (
         "cancel", "Der Organisator hat diese Besprechung in Microsoft Teams beendet.")
 
+
+async def test_a_mistaken_meeting_option_is_explained_in_the_users_language(demo_bot, connector):
+    card = card_of(await typed(demo_bot, connector, User(locale="fr-FR"),
+                               "meet now lobby: maybe"))
+    assert texts(card)[:2] == [
+        "Je n’ai pas compris",
+        "«\u00a0lobby: maybe\u00a0» n’est pas un choix de salle d’attente\u00a0: écrivez "
+        "lobby: everyone waits, lobby: organization skips ou lobby: everyone skips."]
+    assert demo_bot.app[LOCAL_GRAPH].count("POST") == 0

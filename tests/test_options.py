@@ -80,7 +80,8 @@ def test_which_words_are_options(text: str, rest: str, options: MeetingOptions) 
     ("meet now no lobby lobby: everyone waits", "two different lobby choices"),
 ])
 def test_option_mistakes_are_problems_not_dropped_words(text: str, problem: str) -> None:
-    assert problem in (extract(text).problem or "")
+    found = extract(text).problem
+    assert found is not None and problem in found.reason
 
 
 def test_a_repeated_option_is_no_mistake() -> None:

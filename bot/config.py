@@ -10,9 +10,10 @@ import importlib.util
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -173,7 +174,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     def get(name: str, default: str = "") -> str:
         return env.get(name, default).strip()
 
-    def number(name: str, default: str, cast=int, lo=None, hi=None):
+    def number(name: str, default: str, cast: Callable[[str], Any] = int,
+               lo: float | None = None, hi: float | None = None) -> Any:
         raw = get(name, default)
         try:
             value = cast(raw)

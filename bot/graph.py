@@ -514,7 +514,7 @@ def _attendee(p: Person) -> dict[str, Any]:
 
 
 # --- reading Graph's answers ---------------------------------------------------------------------
-def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeting:
+def parse_meeting(body: dict[str, Any], *, created: bool, request_id: str | None) -> Meeting:
     """Meeting from a current v1.0 onlineMeeting or the seed's 2019 body. A missing or null
     audioConferencing is normal (no Audio Conferencing licence)."""
     try:
@@ -526,10 +526,10 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
         organizer = ((participants.get("organizer") or {}).get("identity") or {}).get("user") or {}
         lobby = body.get("lobbyBypassSettings") or {}
         record = body.get("recordAutomatically")
-        options = MeetingOptions(presenters=_PRESENTERS.get(body.get("allowedPresenters")),
-                                 lobby=_LOBBIES.get(lobby.get("scope")),
+        options = MeetingOptions(presenters=_PRESENTERS.get(str(body.get("allowedPresenters"))),
+                                 lobby=_LOBBIES.get(str(lobby.get("scope"))),
                                  record=record if isinstance(record, bool) else None,
-                                 chat=_CHAT.get(body.get("allowMeetingChat")))
+                                 chat=_CHAT.get(str(body.get("allowMeetingChat"))))
         return Meeting(
             id=body["id"], join_url=join_url, subject=body.get("subject") or "",
             start=_time(body["startDateTime"]), end=_time(body["endDateTime"]),
@@ -551,7 +551,7 @@ _LOBBIES = {lobby.value: lobby for lobby in Lobby}
 _CHAT = {"enabled": True, "disabled": False}  # "limited" is neither
 
 
-def parse_event(body: dict, *, request_id: str | None) -> CalendarEvent:
+def parse_event(body: dict[str, Any], *, request_id: str | None) -> CalendarEvent:
     """CalendarEvent from an event (asked for in UTC with PREFER_UTC)."""
     try:
         if not isinstance(body.get("id"), str):
@@ -570,7 +570,7 @@ def parse_event(body: dict, *, request_id: str | None) -> CalendarEvent:
                                request_id=request_id) from None
 
 
-def _event_time(value: dict) -> datetime:
+def _event_time(value: dict[str, Any]) -> datetime:
     """dateTimeTimeZone -> aware UTC. UTC unless Graph ignored the Prefer header."""
     zone_name = value["timeZone"]
     tz = UTC if zone_name in ("UTC", "Etc/GMT") else ZoneInfo(zone_name)
@@ -589,7 +589,7 @@ def _time(value: str) -> datetime:
     return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _audio(audio: dict | None) -> AudioConferencing | None:
+def _audio(audio: dict[str, Any] | None) -> AudioConferencing | None:
     if not audio:
         return None
     return AudioConferencing(
@@ -599,7 +599,7 @@ def _audio(audio: dict | None) -> AudioConferencing | None:
         dialin_url=audio.get("dialinUrl"))
 
 
-def _numbers(current: list | None, deprecated: str | None) -> tuple[str, ...]:
+def _numbers(current: list[str] | None, deprecated: str | None) -> tuple[str, ...]:
     """The arrays are current; the deprecated single value is normally one of them."""
     numbers = tuple(n for n in current or () if n)
     if deprecated and deprecated not in numbers:
@@ -607,6 +607,6 @@ def _numbers(current: list | None, deprecated: str | None) -> tuple[str, ...]:
     return numbers
 
 
-def _person(info: dict) -> Person:
+def _person(info: dict[str, Any]) -> Person:
     user = (info.get("identity") or {}).get("user") or {}
     return Person(name=user.get("displayName") or "", aad_object_id=user.get("id"), upn=info.get("upn"))

@@ -274,8 +274,7 @@ class MeetBot:
                 try:
                     request = await resolve_attendees(
                         turn.members, request, conversation_id=inbound.conversation_id,
-                        team_id=inbound.team_id, organizer_id=caller.aad_object_id,
-                        addresses=self.service.wants_calendar(request))
+                        team_id=inbound.team_id, organizer_id=caller.aad_object_id)
                     meeting = await self.service.create(
                         caller, request, conversation_id=inbound.conversation_id,
                         activity_id=key or inbound.activity_id, time_zone=inbound.time_zone,

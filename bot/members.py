@@ -73,11 +73,9 @@ class _Invitees:
 
 
 async def resolve_attendees(conversations: Members, request: MeetingRequest, *, conversation_id: str,
-                            team_id: str | None, organizer_id: str | None,
-                            addresses: bool = False) -> MeetingRequest:
-    """The request with attendees Graph can use (Entra object ids), the organizer left out.
-    `addresses`: a calendar invitation goes to an address (Person.upn), so a mention that
-    carried its object id but no address is looked up too.
+                            team_id: str | None, organizer_id: str | None) -> MeetingRequest:
+    """The request with attendees Graph can use (Entra object ids, and the addresses calendar
+    invitations go to), as Teams' member API knows them; the organizer left out.
 
     Raises TooManyInvitees (before any look-up for mentions; after at most a few pages for a
     team) and MembersUnavailable when Teams does not answer."""
@@ -87,7 +85,7 @@ async def resolve_attendees(conversations: Members, request: MeetingRequest, *, 
         if not request.attendees:
             return request
         # Each mention may cost a look-up: refuse an oversized list before making any.
-        mentioned = {p.aad_object_id or p.teams_id for p in request.attendees} - {organizer_id, None}
+        mentioned = {p.teams_id for p in request.attendees} - {None}
         if len(mentioned) > MAX_INVITEES:
             raise TooManyInvitees(f"{len(mentioned)} people mentioned", count=len(mentioned),
                                   limit=MAX_INVITEES, everyone=False)
@@ -95,24 +93,25 @@ async def resolve_attendees(conversations: Members, request: MeetingRequest, *, 
         if everyone:
             await _everyone(conversations, team_id or conversation_id, invitees)
         else:
-            invitees.add(await _complete_all(conversations, conversation_id, request.attendees,
-                                             addresses=addresses))
+            invitees.add(await _complete_all(conversations, conversation_id, request.attendees))
     except (ConnectorError, aiohttp.ClientError, ValueError) as err:
         # The connector's refusals and broken answers: one user-facing meaning.
         raise MembersUnavailable(f"member lookup failed: {type(err).__name__}") from err
     return replace(request, attendees=invitees.people())
 
 
-async def _complete_all(conversations: Members, conversation_id: str, people: Iterable[Person], *,
-                        addresses: bool = False) -> list[Person | None]:
+async def _complete_all(conversations: Members, conversation_id: str,
+                        people: Iterable[Person]) -> list[Person | None]:
     """Every mention completed, LOOKUP_CONCURRENCY look-ups at a time; the first failure
     cancels the look-ups still waiting or running (TaskGroup)."""
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def one(person: Person) -> Person | None:
-        complete = person.aad_object_id and (person.upn or not addresses)
-        if complete or not person.teams_id:
-            return person if person.aad_object_id else None
+        # A mention entity is what the sender's client wrote: its Entra id and name are not
+        # believed. Who is invited is what Teams' member API says about that conversation
+        # member; a mention it cannot look up invites nobody.
+        if not person.teams_id:
+            return None
         async with gate:
             member = await conversations.get_member(conversation_id, person.teams_id)
         found = _member_person(member or {})

@@ -279,29 +279,44 @@ class Records:
         instance is alive and working on it. A lease found held is watched for up to its TTL:
         if its holder died, the lease runs out and this delivery does the work again.
 
-        With the store unreachable the activity is handled anyway: createOrGet is keyed on the
-        activity, so at worst a second card shows the same meeting, where refusing would fail
-        every command until the store is back."""
+        With the store unreachable at the first attempt the activity is handled anyway:
+        createOrGet is keyed on the activity, so at worst a second card shows the same meeting,
+        where refusing would fail every command until the store is back. Once the store said
+        another delivery holds the lease, an outage while watching it means "theirs": the
+        holder answers."""
         if not activity_id:
             return Delivery(None)
         key = "seen:" + _digest(channel_id, conversation_id, activity_id)
         token = b"lease:" + unique_token()
-        give_up = time.monotonic() + self.lease_ttl + 1
         try:
-            while True:
-                if await self.store.set_if_absent(key, token, ttl=self.lease_ttl):
-                    delivery = Delivery(self.store, key, token, self.lease_ttl)
-                    delivery.keep_alive()
-                    return delivery
-                current = await self.store.get(key)
-                if current == _DONE or (current is not None and time.monotonic() > give_up):
-                    return None
-                if current is not None:
-                    await asyncio.sleep(min(0.25, self.lease_ttl / 4))
+            if await self.store.set_if_absent(key, token, ttl=self.lease_ttl):
+                return self._leased(key, token)
         except StorageUnavailable as err:
             log.warning("state store unreachable, handling the activity without the "
                         "redelivery check: %s", err)
             return Delivery(None)
+        give_up = time.monotonic() + self.lease_ttl + 1
+        try:
+            while True:
+                current = await self.store.get(key)
+                if current == _DONE:
+                    return None
+                if current is None:  # its holder died or gave it up: this delivery takes over
+                    if await self.store.set_if_absent(key, token, ttl=self.lease_ttl):
+                        return self._leased(key, token)
+                    continue
+                if time.monotonic() > give_up:
+                    return None  # renewed all along: its holder is alive and will answer
+                await asyncio.sleep(min(0.25, self.lease_ttl / 4))
+        except StorageUnavailable as err:
+            log.warning("state store unreachable while another delivery holds this activity; "
+                        "leaving it to that one: %s", err)
+            return None
+
+    def _leased(self, key: str, token: bytes) -> Delivery:
+        delivery = Delivery(self.store, key, token, self.lease_ttl)
+        delivery.keep_alive()
+        return delivery
 
     async def first_welcome(self, conversation_id: str) -> bool:
         try:

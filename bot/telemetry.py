@@ -106,9 +106,9 @@ class Metrics:
         self.token_cache = Counter("meetbot_token_cache_total", "Access-token lookups in the "
                                    "in-process cache", ["result"], registry=self.registry)
 
-        self._children: dict[tuple, object] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
-    def _child(self, metric, *labels: str):
+    def _child(self, metric: Any, *labels: str) -> Any:
         """prometheus_client validates and hashes labels on every .labels() call; the label
         sets here are few and fixed, so each child is looked up once."""
         key = (metric, labels)
@@ -125,8 +125,9 @@ class Metrics:
     def meeting(self, created: bool) -> None:
         self._child(self.meetings, "created" if created else "existing").inc()
 
-    def graph_event(self, name: str, *, op=None, status=None, error=None, latency=0.0,
-                    attempt=1, retry=False) -> None:
+    def graph_event(self, name: str, *, op: str | None = None, status: int | None = None,
+                    error: str | None = None, latency: float = 0.0, attempt: int = 1,
+                    retry: bool = False) -> None:
         op = op or "unknown"
         self._child(self.graph_latency, op).observe(latency)
         self._child(self.graph_status, op,

@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import jwt
 
@@ -55,7 +55,7 @@ from .errors import (
     TokenExchangeFailed,
     TokenServiceUnavailable,
 )
-from .state import KeyedLocks
+from .state import KeyedLocks, KeyValueStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ class TokenBroker(Protocol):
 class _HotCache:
     """Still-valid access tokens by key, bounded so memory stays flat with many users."""
 
-    def __init__(self, size: int = 10_000, on_lookup=None) -> None:
+    def __init__(self, size: int = 10_000,
+                 on_lookup: Callable[[bool], None] | None = None) -> None:
         self._items: OrderedDict[Any, tuple[str, float]] = OrderedDict()
         self._size = size
         self._on_lookup = on_lookup or (lambda hit: None)
@@ -127,7 +128,7 @@ class _HotCache:
         self._items.pop(key, None)
 
 
-def classify_msal_error(result: dict, *, admin_consent_url: str | None) -> Exception:
+def classify_msal_error(result: dict[str, Any], *, admin_consent_url: str | None) -> Exception:
     """MSAL returns error dicts instead of raising. Classify by error_codes/suberror (the
     `error` field varies for consent), never by message text."""
     codes = set(result.get("error_codes") or ())
@@ -139,13 +140,14 @@ def classify_msal_error(result: dict, *, admin_consent_url: str | None) -> Excep
     return TokenExchangeFailed(f"{result.get('error')}: codes {sorted(codes)}")
 
 
-def _timeout_session(timeout: float, ca_file: str | None):
+def _timeout_session(timeout: float, ca_file: str | None) -> Any:
     """A requests.Session whose every request has `timeout` (connect and read) unless the
     caller names one: requests has no session-wide timeout, and MSAL passes none."""
     import requests
 
     class TimeoutSession(requests.Session):
-        def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        def request(self, method: str, url: str,  # type: ignore[override]
+                    **kwargs: Any) -> requests.Response:
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = timeout
             return super().request(method, url, **kwargs)
@@ -215,9 +217,10 @@ class MsalBroker:
 
     def __init__(self, *, app_id: str, credential: BotCredential, authority_host: str,
                  app_tenant: str,
-                 graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
-                 channel_scope: str | None = None, anonymous_channel: bool = False,
-                 ca_file: str | None = None, on_cache_lookup=None,
+                 graph_resource: str, store: KeyValueStore, app_only: bool,
+                 channel_login_url: str | None = None, channel_scope: str | None = None,
+                 ca_file: str | None = None,
+                 on_cache_lookup: Callable[[bool], None] | None = None,
                  sso_resource: str | None = None, timeout: float = 5.0,
                  workers: int = 8,
                  span: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
@@ -242,7 +245,6 @@ class MsalBroker:
         self._graph_app_scopes = [f"{graph_resource}/.default"]
         self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
-        self._anonymous_channel = anonymous_channel
         # Entra ID accepts an on-behalf-of assertion addressed to the app's Application ID URI
         # or to its client id (v2 tokens carry the latter).
         self._sso_audiences = frozenset({sso_resource or f"api://botid-{app_id}", app_id})
@@ -250,7 +252,7 @@ class MsalBroker:
         self._timeout = timeout
         self._span = span or (lambda name: contextlib.nullcontext())
         self._http = _timeout_session(timeout, ca_file)
-        self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
+        self._http_cache: dict[str, Any] = {}  # MSAL caches authority discovery here
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
         self._hot = _HotCache(on_lookup=on_cache_lookup)
         self._locks = KeyedLocks()  # one MSAL round trip per user (or app token) at a time
@@ -301,9 +303,9 @@ class MsalBroker:
         if "access_token" not in result:
             raise TokenExchangeFailed(f"managed identity for the federated credential: "
                                       f"{result.get('error')}")
-        return result["access_token"]
+        return str(result["access_token"])
 
-    def _client(self, authority: str, cache=None):
+    def _client(self, authority: str, cache: Any = None) -> Any:
         """A confidential client. Per-user clients carry that user's token cache; the
         http_cache shared by all means authority discovery happens once per process."""
         return self._msal.ConfidentialClientApplication(
@@ -312,30 +314,28 @@ class MsalBroker:
             instance_discovery=False if not self._authority_host.endswith(
                 "login.microsoftonline.com") else None)
 
-    def _for_client(self, authority: str, scopes: list[str]) -> dict:
+    def _for_client(self, authority: str, scopes: list[str]) -> dict[str, Any]:
         """Client credentials (worker thread: building a client fetches the authority's
         metadata). MSAL serves repeats from its cache until the token nears expiry. The
         managed identity as the bot asks its identity endpoint by resource, in its own tenant."""
         if self._credential.kind is CredentialKind.MANAGED_IDENTITY:
             assert self._identity is not None
-            return self._identity.acquire_token_for_client(
-                resource=scopes[0].removesuffix("/.default"))
+            return cast(dict[str, Any], self._identity.acquire_token_for_client(
+                resource=scopes[0].removesuffix("/.default")))
         app = self._apps.get(authority)
         if app is None:
             app = self._apps.setdefault(authority, self._client(authority))
-        return app.acquire_token_for_client(scopes)
+        return cast(dict[str, Any], app.acquire_token_for_client(scopes))
 
     def admin_consent_url(self, tenant: str) -> str:
         return f"{self._authority_host}/{tenant}/adminconsent?client_id={self._app_id}"
 
     # --- the bot's own token ------------------------------------------------------------
     async def bot_token(self) -> str | None:
-        if self._anonymous_channel:
-            return None
         return await self._client_credentials(("channel",), self._channel_login_url,
                                               self._channel_scopes, self._bot_pool)
 
-    async def _client_credentials(self, key: tuple, authority: str, scopes: list[str],
+    async def _client_credentials(self, key: tuple[str, ...], authority: str, scopes: list[str],
                                   pool: _WorkerPool) -> str:
         """An app token from the hot cache, or one MSAL call at a time per key."""
         token = self._hot.get(key)
@@ -353,7 +353,7 @@ class MsalBroker:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(
                     key[-1] if key[0] == "app" else self._app_tenant))
             self._hot.put(key, result["access_token"], result.get("expires_in", 3600))
-            return result["access_token"]
+            return str(result["access_token"])
 
     # --- Graph tokens ---------------------------------------------------------------------
     async def graph_token(self, user: UserKey) -> str:
@@ -381,7 +381,7 @@ class MsalBroker:
             if cache.has_state_changed:
                 await self._store.set(user.storage_key, cache.serialize().encode(), ttl=90 * 86400)
             self._hot.put(user, result["access_token"], result.get("expires_in", 3600))
-            return result["access_token"]
+            return str(result["access_token"])
 
     async def calendar_token(self, user: UserKey) -> str:
         """App-only: the same `.default` token (whether it carries the Calendars.ReadWrite role
@@ -423,11 +423,12 @@ class MsalBroker:
             self._hot.put(key, calendar, result.get("expires_in", 3600))
             return calendar
 
-    def _on_behalf_of(self, user: UserKey, cache, sso_token: str) -> dict:
+    def _on_behalf_of(self, user: UserKey, cache: Any, sso_token: str) -> dict[str, Any]:
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
-        return app.acquire_token_on_behalf_of(sso_token, self._graph_scopes)
+        return cast(dict[str, Any], app.acquire_token_on_behalf_of(sso_token, self._graph_scopes))
 
-    def _silent(self, user: UserKey, cache, scopes: list[str] | None = None) -> dict | None:
+    def _silent(self, user: UserKey, cache: Any,
+                scopes: list[str] | None = None) -> dict[str, Any] | None:
         """A token from the user's cache: None when there is no account or refresh token;
         for `scopes` other than the meetings scope, Entra's refusal as MSAL's error dict."""
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
@@ -494,8 +495,8 @@ class LocalBroker:
 
     app_only = False
 
-    def __init__(self, issuer, *, audience: str = "https://graph.microsoft.com",
-                 on_cache_lookup=None) -> None:
+    def __init__(self, issuer: Any, *, audience: str = "https://graph.microsoft.com",
+                 on_cache_lookup: Callable[[bool], None] | None = None) -> None:
         self._issuer = issuer
         self._audience = audience
         self._hot = _HotCache(on_lookup=on_cache_lookup)

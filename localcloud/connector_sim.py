@@ -206,6 +206,7 @@ class ConnectorSim:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Bearer" or not token:
             return False
+        assert self.issuer is not None  # only an authenticated simulator checks tokens
         try:
             claims = self.issuer.verify(token, audience=BOT_FRAMEWORK_AUDIENCE)
         except jwt.InvalidTokenError:

@@ -438,7 +438,7 @@ class EntraSim:
                      form: dict[str, str]) -> dict[str, Any]:
         tid, oid = user["tid"], user["oid"]
         resource, granted = self._resource_scopes(scopes, tid, client_id)
-        access = {"aud": resource, "tid": tid, "oid": oid, "sub": _sub(oid, client_id),
+        access: dict[str, Any] = {"aud": resource, "tid": tid, "oid": oid, "sub": _sub(oid, client_id),
                   "scp": " ".join(granted), "appid": client_id, "azp": client_id,
                   "appidacr": "1", "idtyp": "user", "ver": "1.0",
                   "uti": secrets.token_urlsafe(16),

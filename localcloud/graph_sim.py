@@ -451,13 +451,13 @@ class GraphSim:
                 self.events[copy.id] = copy
                 event.copies.append(copy.id)
         for copy_id in event.copies:
-            copy = self.events.get(copy_id)
-            if copy is not None and kind == "update":
-                copy.start, copy.end = event.start, event.end
-                copy.data.update(subject=event.data["subject"], location=event.data["location"])
-            elif copy is not None and kind == "cancel" and (self.users.get(copy.owner, {}).get("upn") or ""
-                                                            ).lower() in {a.lower() for a in to}:
-                copy.data["isCancelled"] = True
+            copied = self.events.get(copy_id)
+            if copied is not None and kind == "update":
+                copied.start, copied.end = event.start, event.end
+                copied.data.update(subject=event.data["subject"], location=event.data["location"])
+            elif copied is not None and kind == "cancel" and (self.users.get(copied.owner, {}).get("upn") or ""
+                                                              ).lower() in {a.lower() for a in to}:
+                copied.data["isCancelled"] = True
 
     def _who(self, user_id: str, principal: Principal | None) -> dict[str, str | None]:
         who = self.users.get(user_id, {})
@@ -742,6 +742,7 @@ class _Handlers:
         self._require(p, {READ_WRITE} if write else {READ_WRITE, READ}, "scope")
         if path_user not in (None, p.user_id):
             raise GraphProblem(403, "Forbidden", "")  # delegated: only for yourself (empty message, I14)
+        assert p.user_id is not None  # a delegated token names its user
         return p, p.user_id
 
     def _app_user(self, p: Principal, user_id: str) -> str:
@@ -902,6 +903,7 @@ class _Handlers:
         if not p.permissions & accepted:
             raise GraphProblem(403, "ErrorAccessDenied", ACCESS_DENIED)
         if p.is_app:
+            assert path_user is not None  # app tokens were refused /me above
             if "@" not in path_user:
                 return p, path_user
             owner = self.sim.user_by_upn(path_user)
@@ -910,6 +912,7 @@ class _Handlers:
             return p, owner
         if path_user not in (None, p.user_id) and (path_user or "").lower() != (p.upn or "").lower():
             raise GraphProblem(403, "ErrorAccessDenied", ACCESS_DENIED)
+        assert p.user_id is not None
         return p, p.user_id
 
     def _event(self, request: web.Request, *, write: bool) -> tuple[str, CalEvent]:
@@ -953,6 +956,7 @@ class _Handlers:
                 if key.lower() == "outlook.timezone" and zone(value.strip('"')) is not None:
                     zone_name = value.strip('"')
         tz = zone(zone_name)
+        assert tz is not None  # the zone was checked when the event was stored or above
         body = {"@odata.context": f"{GRAPH}/v1.0/$metadata#users('{owner}')/events/$entity",
                 "@odata.etag": f'W/"{event.data["changeKey"]}"', "id": event.id, **event.data,
                 "start": event_time(event.start, zone_name, tz), "end": event_time(event.end, zone_name, tz)}

@@ -1458,3 +1458,31 @@ async def test_regression_emulator_tokens_get_401_fast_from_app_py_in_the_public
     finally:
         log = app.stop()
     assert "Traceback" not in log, log[-3000:]
+
+
+async def test_a_mentions_entra_id_is_not_believed_only_teams_member_api_is(connector):
+    """A crafted mention entity names an Entra object id (and a name) of someone who is not in
+    the conversation: nobody is invited on its word; a real member's id comes from Teams."""
+    bot = await start_bot({"MEETINGS_ON_CALENDAR": "never"})
+    try:
+        organizer, ana = User(name="Olga"), User(name="Ana")
+        connector.add_members(CHANNEL, [member(ana)])
+        outsider = str(uuid.uuid4())
+        act = message("<at>MeetBot</at> meet now about reorg with <at>Ana</at> <at>Ceo</at>",
+                      service_url=connector.url, user=organizer, kind="channel",
+                      conversation_id=CHANNEL,
+                      mentions=[BOT_MENTION,
+                                {"type": "mention", "text": "<at>Ana</at>",
+                                 "mentioned": {"id": ana.teams_id, "name": "Ana",
+                                               "aadObjectId": outsider}},
+                                {"type": "mention", "text": "<at>Ceo</at>",
+                                 "mentioned": {"id": "29:not-a-member", "name": "Ceo",
+                                               "aadObjectId": outsider}}])
+        await bot.post(act)
+        await reply_to(connector, act["id"])
+        [meeting] = bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id, organizer.aad_object_id)
+        invited = {a["identity"]["user"]["id"]
+                   for a in meeting["participants"].get("attendees", [])}
+        assert invited == {ana.aad_object_id}  # Teams' word for Ana; the outsider nowhere
+    finally:
+        await stop_bot(bot)

@@ -20,7 +20,7 @@ from botbuilder.core import Bot
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import AuthenticateRequestResult, BotFrameworkAuthentication
-from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
+from msrest.exceptions import DeserializationError
 
 from bot.config import is_loopback_url
 from bot.telemetry import Metrics

@@ -13,7 +13,7 @@ from typing import Any
 from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, TokenExchangeInvokeResponse
-from msrest.exceptions import DeserializationError  # type: ignore[attr-defined]
+from msrest.exceptions import DeserializationError
 
 import cards
 from bot.errors import ConnectorError, MeetBotError, TenantNotAllowed

@@ -255,15 +255,36 @@ class ChannelTokenGate:
     clock skew and `aud` = the bot's app id (ChannelValidation); this refuses what it would."""
 
     LEEWAY = 300
+    # The Bot Connector sends one signed token with every activity for up to an hour: a header
+    # that verified is admitted again without the JWT work until it expires, for at most
+    # REMEMBER seconds (which bounds how long a withdrawn signing key goes unnoticed, as in
+    # ChannelAuthentication). Failures are never remembered.
+    REMEMBER = 300
+    MAX_REMEMBERED = 2048
 
     def __init__(self, keys: SigningKeys, *, issuer: str, app_id: str) -> None:
         self._keys = keys
         self._issuer = issuer
         self._app_id = app_id
+        self._admitted: OrderedDict[str, float] = OrderedDict()
 
     async def admits(self, auth_header: str | None) -> bool:
         """Raises SigningKeysUnavailable when the channel's keys cannot be had (a 503)."""
-        if not auth_header or not plausible_channel_token(auth_header, self._issuer):
+        if not auth_header:
+            return False
+        until = self._admitted.get(auth_header)
+        if until is not None and until > time.time():
+            return True
+        if not await self._verify(auth_header):
+            return False
+        expires = jwt.decode(auth_header[7:], options={"verify_signature": False})["exp"]
+        self._admitted[auth_header] = min(float(expires), time.time() + self.REMEMBER)
+        if len(self._admitted) > self.MAX_REMEMBERED:
+            self._admitted.popitem(last=False)
+        return True
+
+    async def _verify(self, auth_header: str) -> bool:
+        if not plausible_channel_token(auth_header, self._issuer):
             return False
         await self._keys.ensure(auth_header)
         key = self._keys.public_key(_kid(auth_header))

@@ -293,6 +293,7 @@ def _duration_pattern(*, half: str, three_quarters: str, quarter: str, words: It
       | (?P<three_quarters> {three_quarters} )
       | (?P<quarter> {quarter} )
       | (?: (?P<n1>\d+(?:[.,]\d+)?)\s* | (?P<w1>{_alternatives(words)})\s+ )
+        (?P<half1>(?!))?                                # (English's "two and a half hours")
         (?: (?P<u1>{hours})
             (?: \s+{and_}\s+(?P<half2>{half_word})
               | \s*(?:{and_}\s+)?(?P<n2>\d+)\s*(?:{minutes})
@@ -336,7 +337,8 @@ def _tokenize(text: str, pos: int, pattern: re.Pattern[str]) -> list[_Tok]:
         kind = m.lastgroup
         start, pos = m.start(kind), m.end()
         low = m[kind].lower()
-        key = _key(low) if kind == "phrase" else _fold(low)
+        key = low if low.isascii() and kind != "phrase" else _key(low) if kind == "phrase" \
+            else low.translate(_FOLD)
         tokens.append(_Tok(kind, low, key, start, pos, m))
     return tokens
 
@@ -905,6 +907,9 @@ def _verb_of(cleaned: str, locale: str | None) -> tuple[_Lang, int] | None:
     """The language of the command's verb and where the verb ends; None: not a meet command.
     The longest verb wins ("meeting starten" is German); a tie ("meeting") goes to the
     locale's language, else English."""
+    m = EN.verb.match(cleaned)
+    if m is not None and "eting" not in m[0][-5:].lower():
+        return EN, m.end()  # "meet": no other language's verb starts like it (the hot path)
     best: tuple[_Lang, int] | None = None
     for lang in _LANGS:
         m = lang.verb.match(cleaned)
@@ -1018,7 +1023,7 @@ class _Spec:
     range_end: time | None = None  # "from 9 to 10": the end, which makes the duration
     range_end_ambiguous: bool = False
     range_start_hour: int | None = None  # a bare start hour, read in the end's half of the day
-    unsure_h: list[tuple[Span, _Tok]] = field(default_factory=list)  # French "2h": time/length?
+    unsure_h: tuple[tuple[Span, _Tok], ...] = ()  # French "2h": a time or a length?
     daypart: str | None = None  # "am" | "pm"
     daypart_span: Span | None = None
     duration: timedelta | None = None
@@ -1340,7 +1345,7 @@ class _Reader:
         s = self.spec
         if bare and self.lang.h_clock and (m := _H_CLOCK.fullmatch(value.low)) \
                 and int(m[1]) < 7:
-            s.unsure_h.append((span, value))  # "2h": at 2:00, or for two hours? Seen at the end
+            s.unsure_h += ((span, value),)  # "2h": at 2:00, or for two hours? Seen at the end
             return
         if s.time_span:
             self.conflict("times", s.time_span, span)
@@ -1551,6 +1556,8 @@ class _Reader:
         """Settle what needed every option seen: a part of the day ("abends") and the hours it
         makes afternoon, a bare hour nothing settled, a French "2h" (time or length?)."""
         s, L = self.spec, self.lang
+        if not (s.unsure_h or s.range_end or s.ambiguous or s.daypart):
+            return  # "meet now"
         for span, tok in s.unsure_h:
             if s.daypart:
                 self.set_time(span, tok)  # "demain 2h du matin": a time
@@ -1831,20 +1838,19 @@ def _days_in(month: int, year: int | None) -> int:
 
 
 def _duration(m: re.Match[str], lang: _Lang) -> timedelta:
-    g = m.groupdict()
-    if g.get("half_hour"):
+    if m["half_hour"]:
         return timedelta(minutes=30)
-    if g.get("quarter"):
+    if m["quarter"]:
         return timedelta(minutes=15)
-    if g.get("three_quarters"):
+    if m["three_quarters"]:
         return timedelta(minutes=45)
-    amount = (float(g["n1"].replace(",", ".")) if g["n1"] else lang.number_words[_key(g["w1"])])
-    if g.get("half1") or g.get("half2"):
+    amount = (float(m["n1"].replace(",", ".")) if m["n1"] else lang.number_words[_key(m["w1"])])
+    if m["half1"] or m["half2"]:
         amount += 0.5
-    total = amount * lang.units[_fold((g["u1"] or g["u1_other"])[0].lower())]
-    if g.get("n2_bare") or g.get("n2"):
-        total += timedelta(minutes=int(g["n2_bare"] or g["n2"]))
-    return -total if g["neg"] else total
+    total = amount * lang.units[_fold((m["u1"] or m["u1_other"])[0].lower())]
+    if m["n2_bare"] or m["n2"]:
+        total += timedelta(minutes=int(m["n2_bare"] or m["n2"]))
+    return -total if m["neg"] else total
 
 
 def _hours_as_clock(m: re.Match[str], lang: _Lang) -> time | None:

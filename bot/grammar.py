@@ -410,6 +410,7 @@ class _Lang:
     write_date: Callable[[int, int, int | None], str]  # (day, month, year) to type
     write_next: Callable[[int, str], str]  # (weekday index, as typed) -> "next monday"
     long_date: Callable[[date, bool], str]  # (day, with year) -> "Tuesday 9 December 2025"
+    day_month: Callable[[int, int], str]  # (day, month) -> "9 December", in a reason
     write_hm: Callable[[time], str]  # a time in a reason: "9:00" / "9h00"
     tomorrow: str
     in_ten: str
@@ -459,6 +460,7 @@ def _lang(code: str, *, verb: str, verb_word: str, time_: str, duration: str, or
           write_clock: Callable[[time, bool], str], write_at: Callable[[time, bool], str],
           write_date: Callable[[int, int, int | None], str],
           write_next: Callable[[int, str], str], long_date: Callable[[date, bool], str],
+          day_month: Callable[[int, int], str],
           write_hm: Callable[[time], str], tomorrow: str, in_ten: str, day_nine: str,
           date_nine: str, for_word: str, at_word: str, length_max: str) -> _Lang:
     """A `_Lang` from words as people write them: keys folded, multiword words collected into
@@ -496,7 +498,7 @@ def _lang(code: str, *, verb: str, verb_word: str, time_: str, duration: str, or
         known=frozenset({*weekdays_, *relative_, *months_, *spelled, *_keys(known)}),
         spelled=spelled, weekday_names=weekday_names, month_names=month_names,
         write_clock=write_clock, write_at=write_at, write_date=write_date,
-        write_next=write_next, long_date=long_date, write_hm=write_hm, tomorrow=tomorrow,
+        write_next=write_next, long_date=long_date, day_month=day_month, write_hm=write_hm, tomorrow=tomorrow,
         in_ten=in_ten, day_nine=day_nine, date_nine=date_nine, for_word=for_word,
         at_word=at_word, length_max=length_max)
 
@@ -529,7 +531,7 @@ _EN_MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, 1)} | {
     name[:3]: i for i, name in enumerate(_MONTH_NAMES, 1)} | {"sept": 9}
 _EN_RELATIVE = {"today": 0, "tonight": 0, "tomorrow": 1, "tmrw": 1, "tmr": 1}
 
-EN = _lang(
+_EN = _lang(
     "en",
     # "call" forms are deliberately not verbs: "call me when you're back" and "call @Ana" are
     # ordinary chat, and in Teams a call rings people now, which a meeting link does not.
@@ -568,6 +570,7 @@ EN = _lang(
     long_date=lambda d, year: f"{_WEEKDAY_NAMES[d.weekday()].capitalize()} {d.day} "
                               f"{_MONTH_NAMES[d.month - 1].capitalize()}"
                               + (f" {d.year}" if year else ""),
+    day_month=lambda d, m: f"{d} {_MONTH_NAMES[m - 1].capitalize()}",
     write_hm=_hm, tomorrow="tomorrow", in_ten="in 10 min", day_nine="9am", date_nine="at 9am",
     for_word="for", at_word="at", length_max="24h")
 
@@ -582,7 +585,7 @@ def _de_clock(t: time, ampm: bool = False) -> str:
     return f"{t.hour} Uhr" if t.minute == 0 else f"{t.hour}:{t.minute:02d} Uhr"
 
 
-DE = _lang(
+_DE = _lang(
     "de",
     verb=r"/?(?:neue[sn]?\s+)?(?:treffen|besprechung|meeting)"
          r"(?:\s+(?:starten|beginnen|planen|ansetzen|anlegen|erstellen|einrichten))?"
@@ -656,6 +659,7 @@ DE = _lang(
     write_next=lambda index, typed: f"nächsten {_DE_WEEKDAYS[index]}",
     long_date=lambda d, year: f"{_DE_WEEKDAYS[d.weekday()]}, {d.day}. "
                               f"{_DE_MONTHS[d.month - 1]}" + (f" {d.year}" if year else ""),
+    day_month=lambda d, m: f"{d}. {_DE_MONTHS[m - 1]}",
     write_hm=_hm, tomorrow="morgen", in_ten="in 10 Minuten", day_nine="um 9 Uhr",
     date_nine="um 9 Uhr", for_word="für", at_word="um", length_max="24 Std.")
 
@@ -674,7 +678,7 @@ def _fr_day(d: int) -> str:
     return "1er" if d == 1 else str(d)
 
 
-FR_ = _lang(
+_FR = _lang(
     "fr",
     verb=r"/?(?:(?:cr[ée]er|planifier|organiser|lancer|d[ée]marrer|programmer)\s+une\s+)?"
          r"(?:nouvelle\s+)?r[ée]union(?=$|[\s:])",
@@ -742,6 +746,7 @@ FR_ = _lang(
     write_next=lambda index, typed: f"{_FR_WEEKDAYS[index]} prochain",
     long_date=lambda d, year: f"{_FR_WEEKDAYS[d.weekday()]} {_fr_day(d.day)} "
                               f"{_FR_MONTHS[d.month - 1]}" + (f" {d.year}" if year else ""),
+    day_month=lambda d, m: f"{_fr_day(d)} {_FR_MONTHS[m - 1]}",
     write_hm=lambda t: f"{t.hour}h{t.minute:02d}", tomorrow="demain", in_ten="dans 10 minutes",
     day_nine="à 9h", date_nine="à 9h", for_word="pendant", at_word="à",
     length_max="pendant 24h")
@@ -757,7 +762,7 @@ def _es_clock(t: time, ampm: bool = False) -> str:
     return _hm(t)
 
 
-ES = _lang(
+_ES = _lang(
     "es",
     verb=r"/?(?:(?:(?:crear|programar|organizar|iniciar|empezar|convocar|agendar)"
          r"\s+(?:una\s+)?)?(?:nueva\s+)?reuni[óo]n|reunir(?:nos|se)?)(?=$|[\s:])",
@@ -828,10 +833,11 @@ ES = _lang(
     write_next=lambda index, typed: f"el próximo {_ES_WEEKDAYS[index]}",
     long_date=lambda d, year: f"{_ES_WEEKDAYS[d.weekday()]}, {d.day} de "
                               f"{_ES_MONTHS[d.month - 1]}" + (f" de {d.year}" if year else ""),
+    day_month=lambda d, m: f"{d} de {_ES_MONTHS[m - 1]}",
     write_hm=_hm, tomorrow="mañana", in_ten="en 10 minutos", day_nine="a las 9:00",
     date_nine="a las 9:00", for_word="durante", at_word="a las", length_max="24 horas")
 
-_LANGS = (EN, DE, FR_, ES)
+_LANGS = (_EN, _DE, _FR, _ES)
 _BY_CODE = {lang.code: lang for lang in _LANGS}
 _HELP = re.compile(r"/?(?:help|\?+|commands|what can you do"
                    r"|hilfe|befehle|was kannst du(?:\s+alles)?(?:\s+(?:tun|machen))?\??"
@@ -907,9 +913,9 @@ def _verb_of(cleaned: str, locale: str | None) -> tuple[_Lang, int] | None:
     """The language of the command's verb and where the verb ends; None: not a meet command.
     The longest verb wins ("meeting starten" is German); a tie ("meeting") goes to the
     locale's language, else English."""
-    m = EN.verb.match(cleaned)
+    m = _EN.verb.match(cleaned)
     if m is not None and "eting" not in m[0][-5:].lower():
-        return EN, m.end()  # "meet": no other language's verb starts like it (the hot path)
+        return _EN, m.end()  # "meet": no other language's verb starts like it (the hot path)
     best: tuple[_Lang, int] | None = None
     for lang in _LANGS:
         m = lang.verb.match(cleaned)
@@ -926,7 +932,7 @@ def _parse_cleaned(cleaned: str, people: list[_Mentioned], ctx: _Context) -> Com
     lang, end = verb
     if _HELP.fullmatch(cleaned, end + 1):  # "meet help", "treffen hilfe"
         return HelpRequest()
-    reply = _BY_CODE.get(_language_of(ctx.locale), EN)
+    reply = _BY_CODE.get(_language_of(ctx.locale), _EN)
     spec = _Reader(cleaned, people, _tokenize(cleaned, end, lang.token), ctx.locale, lang,
                    reply, end).read()
     request = _resolve(spec, ctx.now, ctx.user_time)
@@ -993,7 +999,9 @@ def _not_a_meet_command(cleaned: str, people: Sequence[_Mentioned]) -> Command:
     shown = _display(cleaned, people, "@")
     if len(shown) > 40:
         shown = shown[:39].rstrip() + "…"
-    return HelpRequest(reason=f"I didn't recognise “{shown}”")
+    template = N_("I didn't recognise “{text}”")
+    return HelpRequest(reason=template.format(text=shown), template=template,
+                       params={"text": shown})
 
 
 Span = tuple[int, int]
@@ -1017,6 +1025,8 @@ class _Spec:
     date_span: Span | None = None  # with a leading "on", which an example replaces too
     date_shown: str = ""  # the date as typed, for messages
     date_reading: str | None = None
+    date_reading_template: str | None = None
+    date_reading_params: dict[str, str] | None = None
     clock: time | None = None  # time of day
     time_span: Span | None = None
     ambiguous: Span | None = None  # clock is a bare hour 1-12: which half of the day?
@@ -1089,7 +1099,7 @@ class _Reader:
     options that end the message."""
 
     def __init__(self, text: str, people: list[_Mentioned], tokens: list[_Tok],
-                 locale: str | None, lang: _Lang = EN, reply: _Lang = EN,
+                 locale: str | None, lang: _Lang = _EN, reply: _Lang = _EN,
                  verb_end: int = 0) -> None:
         self.spec = _Spec(text, people, lang, reply)
         self.toks = tokens
@@ -1410,7 +1420,10 @@ class _Reader:
         if s.day_span and s.day not in self.lang.weekdays:
             self.conflict("days", s.day_span, span)
         if words.numeric is not None:
-            s.date, s.date_reading = self.numeric_date(words.numeric, span)
+            s.date, reading = self.numeric_date(words.numeric, span)
+            if reading is not None:
+                s.date_reading_template, s.date_reading_params = reading
+                s.date_reading = reading[0].format(**reading[1])
         else:
             s.date = self.worded_date(words, span)
         s.date_span = span
@@ -1436,8 +1449,10 @@ class _Reader:
                       text=s.date_shown, month=month, days=last)
         return year, words.month, day
 
-    def numeric_date(self, tok: _Tok, span: Span) -> tuple[tuple[int | None, int, int], str | None]:
-        """A date written in digits, as (year, month, day), and how an ambiguous one was read."""
+    def numeric_date(self, tok: _Tok, span: Span) -> tuple[tuple[int | None, int, int],
+                                                           tuple[str, dict[str, str]] | None]:
+        """A date written in digits, as (year, month, day), and how an ambiguous one was read
+        (a msgid and its values)."""
         s, raw = self.spec, tok.low
         tomorrow = s.example(span, s.lang.tomorrow)
         if raw[:4].isdigit():  # 2026-12-11, 2026/12/11
@@ -1464,12 +1479,17 @@ class _Reader:
             if not valid(m, d):
                 self.fail(N_("“{text}” isn't a date"), tomorrow, text=s.date_shown)
             return (year, m, d), None
-        order = "month/day" if first_month else "day/month"
         if valid(m, d):  # both readings are dates: say which one was used
-            why = (f"as {self.locale} writes dates" if self.locale
-                   else "Teams didn't tell me your locale")
-            month = _MONTH_NAMES[m - 1].capitalize()
-            return (year, m, d), f"“{s.date_shown}” read as {d} {month} ({order}, {why})"
+            params = {"text": s.date_shown, "date": s.reply.day_month(d, m)}
+            if self.locale is None:
+                return (year, m, d), (N_("“{text}” read as {date} (month/day, Teams didn't "
+                                         "tell me your locale)"), params)
+            params["locale"] = self.locale
+            if first_month:
+                return (year, m, d), (N_("“{text}” read as {date} (month/day, as {locale} "
+                                         "writes dates)"), params)
+            return (year, m, d), (N_("“{text}” read as {date} (day/month, as {locale} writes "
+                                     "dates)"), params)
         if valid(*other):
             m, d = other
             written = s.example(span, s.lang.write_date(d, m, year))
@@ -1868,7 +1888,7 @@ def _hours_as_clock(m: re.Match[str], lang: _Lang) -> time | None:
     return time(minutes // 60, minutes % 60)
 
 
-def _time_of_day(token: str, lang: _Lang = EN) -> time | None:
+def _time_of_day(token: str, lang: _Lang = _EN) -> time | None:
     """'3pm', '9.30 a.m.', '15:00', '15' (24-hour, bare after "at"), '15 Uhr', '9h30' -> time;
     None if invalid."""
     named = lang.named_times.get(_key(token))
@@ -1914,7 +1934,8 @@ def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
         attendees=_unique(spec.attendees),
         scope=(AttendeeScope.EVERYONE if spec.everyone
                else AttendeeScope.MENTIONED if spec.attendees else AttendeeScope.NONE),
-        date_reading=spec.date_reading)
+        date_reading=spec.date_reading, date_reading_template=spec.date_reading_template,
+        date_reading_params=spec.date_reading_params or {})
 
 
 def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> datetime:

@@ -105,6 +105,10 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "ma
     return message
 
 
+# Shared with the new-meeting form (bot/card_input.py), whose subject has the same limit.
+SUBJECT_TOO_LONG = N_("The subject is {length} characters long; please keep it under {limit}")
+
+
 @dataclass(frozen=True, slots=True)
 class Mention:
     """One Teams mention entity, as the router extracts it from `activity.entities`."""
@@ -1681,8 +1685,7 @@ class _Reader:
         subject = _display(self.spec.text[span[0]:span[1]], self.spec.people)
         if len(subject) > MAX_SUBJECT:
             cut = subject[:60].rsplit(" ", 1)[0]
-            self.fail(N_("The subject is {length} characters long; please keep it under "
-                         "{limit}"), self.spec.example(span, cut), length=len(subject),
+            self.fail(SUBJECT_TOO_LONG, self.spec.example(span, cut), length=len(subject),
                       limit=MAX_SUBJECT)
         return subject
 
@@ -1708,8 +1711,7 @@ class _Reader:
             self.fail(N_("The quotes have no subject in them"),
                       s.example((inner[0], inner[1]), s.lang.sample_subject))
         if len(s.subject) > MAX_SUBJECT:
-            self.fail(N_("The subject is {length} characters long; please keep it under "
-                         "{limit}"), s.example(inner, s.subject[:60].rsplit(" ", 1)[0]),
+            self.fail(SUBJECT_TOO_LONG, s.example(inner, s.subject[:60].rsplit(" ", 1)[0]),
                       length=len(s.subject), limit=MAX_SUBJECT)
         self.i = close + 1
         while self.i < len(self.toks):

@@ -290,7 +290,8 @@ _DATE = r"\d{4}-\d{1,2}-\d{1,2}|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}/\d{1,2}(?:/\d+)?" 
 def _duration_pattern(*, half: str, three_quarters: str, quarter: str, words: Iterable[str],
                       hours: str, minutes: str, others: str, and_: str, half_word: str) -> str:
     """A language's lengths of time, with the groups `_duration` reads (English's own pattern
-    above has the same groups). Minutes after hours may follow a space ("1 heure 30")."""
+    above has the same groups). Bare minutes touch the hours ("1h30"): "1 hora 9 de diciembre"
+    is an hour and a date, not 69 minutes."""
     return rf"""
     (?P<neg>-\s*)?
     (?: (?P<half_hour> {half} )
@@ -301,7 +302,7 @@ def _duration_pattern(*, half: str, three_quarters: str, quarter: str, words: It
         (?: (?P<u1>{hours})
             (?: \s+{and_}\s+(?P<half2>{half_word})
               | \s*(?:{and_}\s+)?(?P<n2>\d+)\s*(?:{minutes})
-              | \s*(?P<n2_bare>\d{{1,2}})(?![\d.:]) )?
+              | (?P<n2_bare>\d{{1,2}})(?![\d.:]) )?
           | (?P<u1_other>{minutes}|{others}) )
     )"""
 
@@ -406,6 +407,7 @@ class _Lang:
     typo_units: Mapping[str, tuple[str, ...]]
     known: frozenset[str]  # real words near a day or month name ("mondays", "Montage")
     spelled: Mapping[str, str]  # a typo table's key -> how it is written ("maerz" -> "März")
+    vocabulary: frozenset[str]  # every word above: which language a shared verb's command is in
     weekday_names: tuple[str, ...]  # Monday first
     month_names: tuple[str, ...]
     # Writing, in this language: a fix inside a suggested command, or a value in a reason.
@@ -500,7 +502,10 @@ def _lang(code: str, *, verb: str, verb_word: str, time_: str, duration: str, or
         typo_months=_by_letter(_key(w) for w in typo_months),
         typo_units=_by_letter(_key(w) for w in typo_units),
         known=frozenset({*weekdays_, *relative_, *months_, *spelled, *_keys(known)}),
-        spelled=spelled, weekday_names=weekday_names, month_names=month_names,
+        spelled=spelled,
+        vocabulary=frozenset({_key(w) for words in (*vocabulary, number_words, named_times,
+                                                    time_words) for w in words}),
+        weekday_names=weekday_names, month_names=month_names,
         write_clock=write_clock, write_at=write_at, write_date=write_date,
         write_next=write_next, long_date=long_date, day_month=day_month, write_hm=write_hm, tomorrow=tomorrow,
         in_ten=in_ten, day_nine=day_nine, date_nine=date_nine, for_word=for_word,
@@ -915,18 +920,32 @@ def parse(text: str, *, now: datetime, user_time: UserTime,
 
 def _verb_of(cleaned: str, locale: str | None) -> tuple[_Lang, int] | None:
     """The language of the command's verb and where the verb ends; None: not a meet command.
-    The longest verb wins ("meeting starten" is German); a tie ("meeting") goes to the
-    locale's language, else English."""
+    The longest verb wins ("meeting starten" is German). A verb two languages share
+    ("meeting", an unaccented "reunion") is in the one whose words the rest of the command
+    uses ("Meeting um 15 Uhr" is German); on a tie, the locale's, else the first."""
     m = _EN.verb.match(cleaned)
     if m is not None and "eting" not in m[0][-5:].lower():
         return _EN, m.end()  # "meet": no other language's verb starts like it (the hot path)
-    best: tuple[_Lang, int] | None = None
-    for lang in _LANGS:
-        m = lang.verb.match(cleaned)
-        if m is not None and (best is None or m.end() > best[1] or (
-                m.end() == best[1] and lang.code == _language_of(locale))):
-            best = (lang, m.end())
-    return best
+    found = [(lang, m.end()) for lang in _LANGS if (m := lang.verb.match(cleaned))]
+    longest = max((end for _, end in found), default=0)
+    found = [(lang, end) for lang, end in found if end == longest]
+    if len(found) < 2:
+        return found[0] if found else None
+    preferred = _language_of(locale)
+
+    def words_known(verb: tuple[_Lang, int]) -> tuple[int, bool]:
+        """Its words read minus words it doesn't know ("a las" is one Spanish word, and in
+        French an "a" and a "las" it doesn't know)."""
+        lang, end = verb
+        score = 0
+        for tok in _tokenize(cleaned, end, lang.token):
+            if tok.kind in ("time", "duration") or tok.key in lang.vocabulary:
+                score += 1
+            elif tok.kind == "word":
+                score -= 1
+        return score, lang.code == preferred
+
+    return max(found, key=words_known)
 
 
 def _parse_cleaned(cleaned: str, people: list[_Mentioned], ctx: _Context) -> Command:
@@ -1055,7 +1074,11 @@ class _Spec:
         it and falls back to the stock example if it does not parse."""
         a, b = span
         joined = " ".join(f"{self.text[:a]} {replacement} {self.text[b:]}".split())
-        return joined.replace(" , ", " ") if " , " in joined else joined  # "Mon, 9 Dec" - "Mon"
+        if " , " in joined:
+            joined = joined.replace(" , ", " ")  # "Mon, 9 Dec" without "Mon"
+        if joined[-1:] in _PUNCT_ENDS:  # as typed, it would be cleaned so
+            joined = _TRAILING_PUNCT.sub("", joined)
+        return joined
 
 
 class _Opt(NamedTuple):
@@ -1635,7 +1658,9 @@ class _Reader:
         elif s.daypart is not None:
             start = self.in_part(start)
         if start is None or start >= end:
-            self.fail(N_("“{text}” ends before it starts"), s.example(s.time_span),
+            begin = start or time(s.range_start_hour % 24)
+            self.fail(N_("“{text}” ends before it starts"),
+                      s.example(s.time_span, self.lang.write_at(begin, False)),
                       text=s.shown(s.time_span))
         s.clock = start
         s.duration = (datetime.combine(_EPOCH, end) - datetime.combine(_EPOCH, start))
@@ -1799,6 +1824,8 @@ class _Reader:
         owners = _FOREIGN_DAYS.get(tok.key)
         if owners is None and (owners := _FOREIGN_NEAR.get(tok.key)) is not None:
             prev, nxt = self.tok(j - 1), self.tok(j + 1)
+            if prev is not None and any(prev.key in _BY_CODE[code].date_of for code in owners):
+                prev = self.tok(j - 2)  # "9 de diciembre"
             if not (prev is not None and prev.kind in _NEAR_KINDS
                     or nxt is not None and nxt.kind in _NEAR_KINDS):
                 return None

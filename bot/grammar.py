@@ -62,7 +62,7 @@ import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,7 +75,6 @@ from bot.errors import EXAMPLE, ParseError
 from bot.models import (
     DEFAULT_SUBJECT,
     MAX_SUBJECT,
-    UTC,
     AttendeeScope,
     Command,
     HelpRequest,
@@ -339,7 +338,7 @@ class _Tok(NamedTuple):
 def _tokenize(text: str, pos: int, pattern: re.Pattern[str]) -> list[_Tok]:
     tokens = []
     while m := pattern.match(text, pos):  # every character belongs to some token kind
-        kind = m.lastgroup
+        kind = m.lastgroup or "word"  # (always a group: the pattern is all named groups)
         start, pos = m.start(kind), m.end()
         low = m[kind].lower()
         key = low if low.isascii() and kind != "phrase" else _key(low) if kind == "phrase" \
@@ -1065,14 +1064,17 @@ class _Spec:
     attendees: list[Person] = field(default_factory=list)
     everyone: bool = False
 
-    def shown(self, span: Span) -> str:
+    def shown(self, span: Span | None) -> str:
+        """The user's words at `span`, as a reason quotes them ("" for no span)."""
+        if span is None:
+            return ""
         shown = _display(self.text[span[0]:span[1]], self.people)
         return shown if len(shown) <= _MAX_SHOWN else shown[:_MAX_SHOWN - 1] + "…"
 
-    def example(self, span: Span, replacement: str = "") -> str:
-        """The user's own command with `span` replaced (an empty span inserts); `parse` checks
-        it and falls back to the stock example if it does not parse."""
-        a, b = span
+    def example(self, span: Span | None, replacement: str = "") -> str:
+        """The user's own command with `span` replaced (an empty span inserts, None appends);
+        `parse` checks it and falls back to the stock example if it does not parse."""
+        a, b = span if span is not None else (len(self.text), len(self.text))
         joined = " ".join(f"{self.text[:a]} {replacement} {self.text[b:]}".split())
         if " , " in joined:
             joined = joined.replace(" , ", " ")  # "Mon, 9 Dec" without "Mon"
@@ -1177,7 +1179,7 @@ class _Reader:
         if (kind in _DATE_KINDS or key in L.date_words) and (words := self.date_at(j)) is not None:
             return _Opt("date", j, words.n)
         prefixed = key in L.day_prefix and nxt is not None
-        day = nxt if prefixed else tok
+        day = nxt if prefixed and nxt is not None else tok
         if day.key in L.relative_days or day.key in L.weekdays:
             n = 2 if prefixed else 1
             after = self.tok(j + n)
@@ -1296,7 +1298,9 @@ class _Reader:
             self.set_offset(span, last)
         elif kind == "date":
             typed = self.toks[j + 1] if first.key in L.date_on else first  # "on" isn't the date
-            self.set_date(self.date_at(j), span, s.shown((typed.start, last.end)))
+            words = self.date_at(j)
+            assert words is not None  # match() found this date here
+            self.set_date(words, span, s.shown((typed.start, last.end)))
         elif kind == "day":
             self.set_day(j, n, span)
         elif kind == "daypart":
@@ -1334,7 +1338,7 @@ class _Reader:
 
     def dotted_fix(self, tok: _Tok) -> str:
         """"15.30" as the time it can be ("um 15:30 Uhr"), else as the date ("am 12.12.")."""
-        a, b = (int(x) for x in _DOTTED.fullmatch(tok.low).groups())
+        a, b = (int(x) for x in tok.low.split(".")[:2])
         if a < 24 and b < 60:
             return self.lang.write_at(time(a, b), False)
         on = next(iter(sorted(self.lang.date_on)), "")
@@ -1352,7 +1356,7 @@ class _Reader:
             "durations": N_("You gave two durations, “{first}” and “{second}”"),
             "dayparts": N_("You gave two parts of the day, “{first}” and “{second}”")}
 
-    def conflict(self, what: str, first: Span, second: Span) -> NoReturn:
+    def conflict(self, what: str, first: Span | None, second: Span) -> NoReturn:
         s = self.spec
         self.fail(self._TWO[what], s.example(second), first=s.shown(first),
                   second=s.shown(second))
@@ -1391,7 +1395,7 @@ class _Reader:
         clock = self.time_of(value, span)
         if clock is None:
             s.ambiguous = span
-            clock = time(_small_int(value.low) % 12)
+            clock = time((_small_int(value.low) or 0) % 12)
         s.clock, s.time_span = clock, span
 
     def set_range(self, span: Span, a: _Tok, b: _Tok) -> None:
@@ -1404,11 +1408,11 @@ class _Reader:
                 self.conflict(what, other, span)
         end = self.time_of(b, span, ask=False)
         if end is None:
-            s.range_end_ambiguous, end = True, time(_small_int(b.low) % 12)
+            s.range_end_ambiguous, end = True, time((_small_int(b.low) or 0) % 12)
         if a.kind == "number" and a.low.isdigit() and int(a.low) <= 23:
             s.range_start_hour, start = int(a.low), time(0)
         else:
-            start = self.time_of(a, span, ask=False) or time(_small_int(a.low) % 12)
+            start = self.time_of(a, span, ask=False) or time((_small_int(a.low) or 0) % 12)
         s.clock, s.range_end, s.time_span, s.duration_span = start, end, span, span
 
     def set_daypart(self, part: str, span: Span) -> None:
@@ -1457,7 +1461,7 @@ class _Reader:
 
     def worded_date(self, words: _DateWords, span: Span) -> tuple[int | None, int | None, int]:
         s = self.spec
-        day = _small_int(words.day.low)
+        day = _small_int(words.day.low) if words.day is not None else None
         year = int(words.year.low) if words.year is not None else None
         if words.month is None:
             if day is None or not 1 <= day <= 31:
@@ -1616,49 +1620,47 @@ class _Reader:
                           s.example(span, f"{L.for_word} {typed}"), text=s.shown(span),
                           time=f"{L.at_word} {typed}", length=f"{L.for_word} {typed}")
         if s.range_end is not None:
-            self.finish_range()
-        elif s.ambiguous is not None:
+            self.finish_range(s.range_end)
+        elif s.ambiguous is not None and s.clock is not None:
             if s.daypart is None:
                 self.ambiguous_hour(_small_int(s.text[s.ambiguous[0]:s.ambiguous[1]]
                                                .split()[-1]) or 12, s.ambiguous)
             s.clock = time(s.clock.hour + (12 if s.daypart == "pm" else 0), s.clock.minute)
         elif s.daypart is not None and s.clock is not None:
             s.clock = self.in_part(s.clock)
-        if s.daypart is not None and s.clock is None and not (s.day_span or s.date_span):
+        if s.daypart_span is not None and s.clock is None and not (s.day_span or s.date_span):
+            typed = s.text[s.daypart_span[0]:s.daypart_span[1]]
             self.fail(N_("“{text}” needs a time of day"),
-                      s.example(s.daypart_span, f"{s.text[slice(*s.daypart_span)]} "
-                                                f"{L.write_at(time(9), False)}"),
+                      s.example(s.daypart_span, f"{typed} {L.write_at(time(9), False)}"),
                       text=s.shown(s.daypart_span))
 
     def in_part(self, clock: time) -> time:
         s = self.spec
-        placed = _in_part(clock, s.daypart)
+        placed = _in_part(clock, s.daypart or "am")
         if placed is None:
             self.fail(N_("“{time}” and “{part}” don't go together: say which time you mean"),
                       s.example(s.daypart_span), time=s.shown(s.time_span),
                       part=s.shown(s.daypart_span))
         return placed
 
-    def finish_range(self) -> None:
+    def finish_range(self, end: time) -> None:
         s = self.spec
-        end = s.range_end
         if s.range_end_ambiguous:
             if s.daypart is None:
-                b = self.toks[next(k for k, t in enumerate(self.toks)
-                                   if t.end == s.time_span[1])]
+                b = next(t for t in self.toks if s.time_span and t.end == s.time_span[1])
                 self.ambiguous_hour(_small_int(b.low) or 12, (b.start, b.end), bare=True)
             end = time(end.hour + (12 if s.daypart == "pm" else 0), end.minute)
         elif s.daypart is not None:
             end = self.in_part(end)
-        start = s.clock
+        start: time | None = s.clock
         if s.range_start_hour is not None:  # the latest reading of the bare hour before the end
             h = s.range_start_hour
             readings = [time(x) for x in ((h, h + 12) if h < 12 else (h,))]
             start = max((t for t in readings if t < end), default=None)
-        elif s.daypart is not None:
+        elif s.daypart is not None and start is not None:
             start = self.in_part(start)
         if start is None or start >= end:
-            begin = start or time(s.range_start_hour % 24)
+            begin = start or time((s.range_start_hour or 0) % 24)
             self.fail(N_("“{text}” ends before it starts"),
                       s.example(s.time_span, self.lang.write_at(begin, False)),
                       text=s.shown(s.time_span))
@@ -1693,8 +1695,7 @@ class _Reader:
         self.spec.subject = self.subject_text(body, stop)
         self.question(body, stop, introduced=body > first)
         self.i = stop
-        while self.i < end:
-            opt = self.match(self.i, strict=True)
+        while self.i < end and (opt := self.match(self.i, strict=True)) is not None:
             if opt.kind == "vague":  # "meet about plans for next week": which was meant?
                 s = self.spec
                 span = (self.toks[opt.at].start, self.toks[opt.at + opt.n - 1].end)
@@ -1767,7 +1768,7 @@ class _Reader:
                     and _DOTTED.fullmatch(tok.low):
                 self.unread_option(_Opt("dotted", j, 1), lo, hi)
             if not introduced and tok.key in self.lang.range_from and j + 1 < hi \
-                    and self.clockish(nxt):  # "von 9 bis": half a range left in the subject
+                    and nxt is not None and self.clockish(nxt):  # "von 9 bis": half a range left in the subject
                 self.unread_option(_Opt("dotted", j, 2), lo, hi)
             if (fix := self.typo_fix(j)) is not None:
                 typed = self.spec.text[tok.start:tok.end]
@@ -1925,8 +1926,8 @@ def _time_of_day(token: str, lang: _Lang = _EN) -> time | None:
         return named
     m = _UHR.fullmatch(token) or (_H_CLOCK.fullmatch(token) if lang.h_clock else None)
     if m is not None:
-        hour, minute = int(m[1]), int(m[2] or 0)
-        return time(hour, minute) if hour < 24 and minute < 60 else None
+        h, minute = int(m[1]), int(m[2] or 0)
+        return time(h, minute) if h < 24 and minute < 60 else None
     ampm = _AMPM.search(token)
     clock = token[:ampm.start()] if ampm else token
     clock = clock.replace(".", ":")
@@ -1971,7 +1972,7 @@ def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> da
     """A day and/or time of day in the user's zone, as a UTC instant."""
     tz, L = user_time.tz, spec.lang
     if spec.clock is None:
-        span = spec.date_span or spec.day_span
+        span = spec.date_span or spec.day_span or (0, 0)
         nine = L.date_nine if spec.date_span else L.day_nine
         _refuse(N_("“{text}” needs a time of day"),
                 spec.example(span, f"{spec.text[span[0]:span[1]]} {nine}"),
@@ -1979,7 +1980,7 @@ def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> da
     today = now_utc.astimezone(tz).date()
     weekday = L.weekdays.get(spec.day or "")
     if spec.date is not None:
-        day = _calendar_day(spec, today)
+        day = _calendar_day(spec, spec.date, today)
         if weekday is not None and day.weekday() != weekday.weekday:
             _refuse(N_("{date} is a {weekday}, not “{text}”"), spec.example(spec.day_span),
                     date=spec.reply.long_date(day, True),
@@ -1991,27 +1992,29 @@ def _wall_clock_start(spec: _Spec, now_utc: datetime, user_time: UserTime) -> da
         day = today + relativedelta(days=1 if spec.day_next else 0, weekday=weekday(+1))
     else:
         day = today + timedelta(days=L.relative_days.get(spec.day or "", 0))
-    start = _in_zone(day, spec, tz, user_time.name)
+    start = _in_zone(day, spec.clock, spec, tz, user_time.name)
     if weekday is not None and start < now_utc - PAST_GRACE:
-        start = _in_zone(day + timedelta(weeks=1), spec, tz, user_time.name)
+        start = _in_zone(day + timedelta(weeks=1), spec.clock, spec, tz, user_time.name)
     if start < now_utc - PAST_GRACE:
         # Deliberately an error, not silently tomorrow: "at 9am" typed at 10:00 is more likely
         # a slip than a wish for tomorrow, and a meeting on the wrong day is worse than a retry.
         fix = (spec.example(spec.day_span or spec.date_span, L.tomorrow)
                if spec.day_span or spec.date_span
-               else spec.example((spec.time_span[0], spec.time_span[0]), L.tomorrow))
+               else spec.example(spec.time_span and (spec.time_span[0], spec.time_span[0]),
+                                 L.tomorrow))
         _refuse(N_("{time} has already passed today"), fix,
                 time=spec.reply.write_hm(spec.clock))
     return start
 
 
-def _calendar_day(spec: _Spec, today: date) -> date:
+def _calendar_day(spec: _Spec, typed: tuple[int | None, int | None, int], today: date) -> date:
     """The day a typed date names, at most a year ahead. With a year, that day. Without one,
     the coming such day; but when the last one is nearer than the next, the date is refused as
     past, not moved on ("Mar 8" typed on 10 March is a slip, not a plan for next year)."""
-    year, month, day = spec.date
+    year, month, day = typed
     shown, span, L, reply = spec.date_shown, spec.date_span, spec.lang, spec.reply
     tomorrow = spec.example(span, L.tomorrow)
+    coming: date | None
     if month is None:  # "the 9th": this month's, or the next month's that has one
         if day > _days_in(today.month, today.year):
             _refuse(N_("“{text}”: {month} has {days} days"), tomorrow, text=shown,
@@ -2031,7 +2034,8 @@ def _calendar_day(spec: _Spec, today: date) -> date:
     else:
         if not 1 <= year <= 9999:
             _refuse(N_("“{text}” isn't a date I can use"), tomorrow, text=shown)
-        last = coming = date(year, month, day)
+        last = date(year, month, day)
+        coming = last
     chosen = last
     if last < today:
         if coming is None or coming == last or today - last <= coming - today:
@@ -2048,9 +2052,9 @@ def _calendar_day(spec: _Spec, today: date) -> date:
     return chosen
 
 
-def _in_zone(day: date, spec: _Spec, tz: tzinfo, zone_name: str) -> datetime:
-    """Wall-clock `day` + spec.clock in `tz`, as UTC; refuses times a DST jump skips."""
-    wall = datetime.combine(day, spec.clock)
+def _in_zone(day: date, clock: time, spec: _Spec, tz: tzinfo, zone_name: str) -> datetime:
+    """Wall-clock `day` + `clock` in `tz`, as UTC; refuses times a DST jump skips."""
+    wall = datetime.combine(day, clock)
     start = wall.replace(tzinfo=tz).astimezone(UTC)
     if start.astimezone(tz).replace(tzinfo=None) != wall:
         shifted = start.astimezone(tz)

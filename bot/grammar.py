@@ -61,7 +61,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple, NoReturn, TypeVar
@@ -954,13 +954,9 @@ def _parse_cleaned(cleaned: str, people: list[_Mentioned], ctx: _Context) -> Com
     lang, end = verb
     if _HELP.fullmatch(cleaned, end + 1):  # "meet help", "treffen hilfe"
         return HelpRequest()
-    reply = _BY_CODE.get(_language_of(ctx.locale), _EN)
     spec = _Reader(cleaned, people, _tokenize(cleaned, end, lang.token), ctx.locale, lang,
-                   reply, end).read()
-    request = _resolve(spec, ctx.now, ctx.user_time)
-    if not cleaned[end:].strip():
-        request = replace(request, bare=True)
-    return request
+                   end).read()
+    return _resolve(spec, ctx.now, ctx.user_time, bare=not cleaned[end:].strip())
 
 
 def _settle(err: ParseError, people: list[_Mentioned], ctx: _Context,
@@ -1036,7 +1032,7 @@ class _Spec:
     text: str
     people: list[_Mentioned]
     lang: _Lang  # the command's language: the words of examples and suggestions
-    reply: _Lang  # the user's Teams language: names of days and months in reasons
+    locale: str | None
     now: Span | None = None
     offset: timedelta | None = None  # "in 10 min"
     offset_span: Span | None = None
@@ -1063,6 +1059,12 @@ class _Spec:
     subject: str = ""
     attendees: list[Person] = field(default_factory=list)
     everyone: bool = False
+
+    @property
+    def reply(self) -> _Lang:
+        """The user's Teams language (de, fr, es, else English): names of days and months in
+        reasons. Looked up only when a reason needs it."""
+        return _BY_CODE.get(_language_of(self.locale), _EN)
 
     def shown(self, span: Span | None) -> str:
         """The user's words at `span`, as a reason quotes them ("" for no span)."""
@@ -1128,9 +1130,8 @@ class _Reader:
     options that end the message."""
 
     def __init__(self, text: str, people: list[_Mentioned], tokens: list[_Tok],
-                 locale: str | None, lang: _Lang = _EN, reply: _Lang = _EN,
-                 verb_end: int = 0) -> None:
-        self.spec = _Spec(text, people, lang, reply)
+                 locale: str | None, lang: _Lang = _EN, verb_end: int = 0) -> None:
+        self.spec = _Spec(text, people, lang, locale)
         self.toks = tokens
         self.locale = locale
         self.lang = lang
@@ -1788,7 +1789,7 @@ class _Reader:
         ask which it is: meeting time or words of the subject."""
         if opt.kind != "dotted":  # (also half a range: nothing to read there on its own)
             probe = _Reader(self.spec.text, self.spec.people, self.toks, self.locale, self.lang,
-                            self.spec.reply, self.verb_end)
+                            self.verb_end)
             probe.apply(opt)
         s = self.spec
         span = (self.toks[opt.at].start, self.toks[opt.at + opt.n - 1].end)
@@ -1944,7 +1945,7 @@ def _time_of_day(token: str, lang: _Lang = _EN) -> time | None:
 
 
 # --- clock: the spec in the user's zone -------------------------------------------------------
-def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
+def _resolve(spec: _Spec, now: datetime, user_time: UserTime, *, bare: bool) -> MeetingRequest:
     tz = user_time.tz
     now_utc = now.astimezone(UTC)
     duration = spec.duration or DEFAULT_DURATION
@@ -1964,7 +1965,8 @@ def _resolve(spec: _Spec, now: datetime, user_time: UserTime) -> MeetingRequest:
         attendees=_unique(spec.attendees),
         scope=(AttendeeScope.EVERYONE if spec.everyone
                else AttendeeScope.MENTIONED if spec.attendees else AttendeeScope.NONE),
-        date_reading=spec.date_reading, date_reading_template=spec.date_reading_template,
+        bare=bare, date_reading=spec.date_reading,
+        date_reading_template=spec.date_reading_template,
         date_reading_params=spec.date_reading_params or {})
 
 

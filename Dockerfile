@@ -12,12 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The hashed lock, alone first: this layer is rebuilt only when the dependencies change.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+# --build-arg REQUIREMENTS=requirements-telemetry.lock adds the trace exporters (Application
+# Insights, OTLP), needed when APPLICATIONINSIGHTS_CONNECTION_STRING or
+# OTEL_EXPORTER_OTLP_ENDPOINT is set.
+ARG REQUIREMENTS=requirements.lock
+COPY requirements.lock requirements-telemetry.lock ./
+RUN pip install --no-cache-dir --require-hashes -r "${REQUIREMENTS}"
 
 COPY app.py ./
 COPY bot/ bot/
 COPY cards/ cards/
+# The message catalogues (gettext .po), read at start-up.
+COPY locales/ locales/
 # Demo mode (no MicrosoftAppId) starts the Graph simulator from here.
 COPY localcloud/ localcloud/
 

@@ -85,9 +85,9 @@ def main() -> int:
     for w in workers:
         w.start()
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: object) -> None:
         for w in workers:
-            if w.is_alive():
+            if w.is_alive() and w.pid is not None:
                 os.kill(w.pid, signum)
 
     signal.signal(signal.SIGTERM, stop)

@@ -26,10 +26,29 @@ from cards.actions import (
     VERB_RUN_COMMAND,
     VERSION,
 )
+from cards.new_meeting import (
+    INPUT_CHAT,
+    INPUT_LOBBY,
+    INPUT_PRESENTERS,
+    INPUT_RECORD,
+    LOBBY_CHOICES,
+    PRESENTER_CHOICES,
+    TEAMS_DEFAULT,
+    TOGGLE_OFF,
+    TOGGLE_ON,
+)
 
 from .errors import BadCardAction, ParseError
 from .grammar import SUBJECT_TOO_LONG
-from .models import DEFAULT_SUBJECT, MAX_SUBJECT, MeetingRequest, UserTime
+from .models import (
+    DEFAULT_SUBJECT,
+    MAX_SUBJECT,
+    Lobby,
+    MeetingOptions,
+    MeetingRequest,
+    Presenters,
+    UserTime,
+)
 
 MAX_REF = 64
 MAX_COMMAND = 1000  # the longest "Did you mean" command a button may carry
@@ -38,10 +57,12 @@ MAX_INPUT = 4 * MAX_SUBJECT  # longer form input is refused before it is even cl
 
 @dataclass(frozen=True, slots=True)
 class CreateFromForm:
-    """The new-meeting form's Meet now: a length the card offered, and an optional subject."""
+    """The new-meeting form's Meet now: a length the card offered, an optional subject, and
+    the meeting options chosen (none: Teams' defaults)."""
 
     minutes: int
     subject: str | None
+    options: MeetingOptions = MeetingOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +88,14 @@ class RunCommand:
 CardInput = CreateFromForm | OnMeeting | RetryCreate | RunCommand
 
 
-def _bad(why: str) -> BadCardAction:
+def _unreadable(why: str) -> BadCardAction:
     return BadCardAction(f"card action: {why}")
 
 
 def _ref(data: dict[str, Any]) -> str:
     value = data.get(REF)
     if not isinstance(value, str) or not 0 < len(value) <= MAX_REF:
-        raise _bad("ref must be a short string")
+        raise _unreadable("ref must be a short string")
     return value
 
 
@@ -84,7 +105,7 @@ def _minutes(value: Any) -> int:
     if isinstance(value, str) and value.isdigit() and len(value) < 4:
         value = int(value)
     if type(value) is not int or value not in DURATION_CHOICES:  # bool is no length
-        raise _bad(f"{INPUT_MINUTES} must be one of {DURATION_CHOICES}")
+        raise _unreadable(f"{INPUT_MINUTES} must be one of {DURATION_CHOICES}")
     return value
 
 
@@ -92,29 +113,57 @@ def _subject(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_INPUT:
-        raise _bad(f"{INPUT_SUBJECT} must be a short string")
+        raise _unreadable(f"{INPUT_SUBJECT} must be a short string")
     return " ".join(value.split()) or None
+
+
+def _choice(data: dict[str, Any], input_id: str, offered: dict[str, str]) -> str | None:
+    """A choice the form offered; None for Teams' default (or an older form without it)."""
+    value = data.get(input_id, TEAMS_DEFAULT)
+    if not isinstance(value, str) or value not in offered:
+        raise _unreadable(f"{input_id} must be one of {sorted(offered)}")
+    return value or None
+
+
+def _toggle(data: dict[str, Any], input_id: str) -> bool | None:
+    value = data.get(input_id)
+    if value is None:
+        return None
+    if value not in (TOGGLE_ON, TOGGLE_OFF):
+        raise _unreadable(f"{input_id} must be {TOGGLE_ON!r} or {TOGGLE_OFF!r}")
+    return bool(value == TOGGLE_ON)
+
+
+def _options(data: dict[str, Any]) -> MeetingOptions:
+    """Only what differs from Teams' defaults is asked for: recording when switched on, the
+    chat when switched off."""
+    presenters = _choice(data, INPUT_PRESENTERS, PRESENTER_CHOICES)
+    lobby = _choice(data, INPUT_LOBBY, LOBBY_CHOICES)
+    return MeetingOptions(presenters=Presenters(presenters) if presenters else None,
+                          lobby=Lobby(lobby) if lobby else None,
+                          record=True if _toggle(data, INPUT_RECORD) else None,
+                          chat=False if _toggle(data, INPUT_CHAT) is False else None)
 
 
 def read_action(value: Any) -> tuple[str, CardInput]:
     """(verb, action) from `{"action": {"type", "verb", "data"}, "trigger"}` (Action.Execute)
     or `{"verb": …, …data, …inputs}` (Action.Submit)."""
     if not isinstance(value, dict):
-        raise _bad("value must be an object")
+        raise _unreadable("value must be an object")
     automatic = False
     action = value.get("action")
     if action is not None:  # adaptiveCard/action invoke
         if not isinstance(action, dict) or action.get("type", "Action.Execute") != "Action.Execute":
-            raise _bad("action must be an Action.Execute object")
+            raise _unreadable("action must be an Action.Execute object")
         verb, data = action.get("verb"), action.get("data", {})
         if not isinstance(data, dict):
-            raise _bad("data must be an object")
+            raise _unreadable("data must be an object")
         automatic = value.get("trigger") == "automatic"
     else:  # Action.Submit: the data (with inputs merged in) is the value itself
         verb, data = value.get("verb"), value
     if verb == VERB_CREATE:
         return verb, CreateFromForm(_minutes(data.get(INPUT_MINUTES)),
-                                    _subject(data.get(INPUT_SUBJECT)))
+                                    _subject(data.get(INPUT_SUBJECT)), _options(data))
     if verb in (VERB_EXTEND, VERB_END, VERB_REFRESH):
         version = data.get(VERSION)
         return verb, OnMeeting(verb, _ref(data), version if type(version) is int else None,
@@ -124,9 +173,9 @@ def read_action(value: Any) -> tuple[str, CardInput]:
     if verb == VERB_RUN_COMMAND:
         text = data.get(TEXT)
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_COMMAND:
-            raise _bad("text must be a short command")
+            raise _unreadable("text must be a short command")
         return verb, RunCommand(text)
-    raise _bad("unknown verb")
+    raise _unreadable("unknown verb")
 
 
 def request_from_form(form: CreateFromForm, *, now: datetime,
@@ -139,7 +188,7 @@ def request_from_form(form: CreateFromForm, *, now: datetime,
     start = now.astimezone(user_time.tz)
     return MeetingRequest(subject=form.subject or DEFAULT_SUBJECT, start=start,
                           end=start + timedelta(minutes=form.minutes), starts_now=True,
-                          subject_given=form.subject is not None)
+                          subject_given=form.subject is not None, options=form.options)
 
 
 def click_key(card_activity_id: str, *parts: object) -> str:

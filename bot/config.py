@@ -6,25 +6,48 @@ into a sovereign cloud keeps its settings.
 """
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
+from .credentials import BotCredential, CertificateError, CredentialKind, load_certificate
+
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PUBLIC_GRAPH = "https://graph.microsoft.com"
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# MicrosoftAppType values, compared without case as botbuilder does; UserAssignedMSI is the
+# spelling of Microsoft's bot samples (botbuilder-js writes UserAssignedMsi).
+APP_TYPES = {t.lower(): t for t in ("MultiTenant", "SingleTenant", "UserAssignedMSI")}
+# Why a managed identity cannot be the bot in delegated mode: the sentence start-up prints.
+MSI_CANNOT_SIGN_IN = (
+    "MicrosoftAppType=UserAssignedMSI cannot sign users in (GRAPH_AUTH_MODE=delegated): Teams "
+    "SSO tokens are issued to an app registration (api://botid-{MicrosoftAppId}), and a managed "
+    "identity is not one, so it can neither receive them nor exchange them on-behalf-of. Use "
+    "GRAPH_AUTH_MODE=app, or keep the app registration without a secret: MicrosoftAppType="
+    "SingleTenant with MicrosoftAppClientId set to the identity's client id and a federated "
+    "credential on the app that trusts the identity (README \"Identity choices\").")
 
 
 class GraphAuthMode(str, Enum):
     DELEGATED = "delegated"  # Teams SSO + on-behalf-of: meetings as the user (the default)
     APP = "app"  # client credentials + application access policy: /users/{aadObjectId}
     DEMO = "demo"  # no credentials: the embedded Graph simulator, tokens minted locally
+
+
+class CalendarMode(str, Enum):
+    """MEETINGS_ON_CALENDAR: which meetings are calendar events with invitations (issue #16)."""
+
+    SCHEDULED = "scheduled"  # a later start or invitees: on the calendar; `meet now` stays standalone
+    ALWAYS = "always"  # every meeting, `meet now` included
+    NEVER = "never"  # standalone onlineMeetings only, as before calendar support
 
 
 class ConfigError(Exception):
@@ -36,9 +59,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     app_id: str = ""
-    app_password: str = field(default="", repr=False)
     app_tenant_id: str = ""
     app_type: str = "MultiTenant"
+    credential: BotCredential = BotCredential()  # how the bot proves it is MicrosoftAppId
     host: str = "0.0.0.0"
     port: int = 3978
     workers: int = 1
@@ -47,6 +70,7 @@ class Settings:
     graph_auth: GraphAuthMode = GraphAuthMode.DEMO
     graph_deadline: float = 10.0
     ack_after: float = 5.0  # answer Teams after this long; a slow meeting's card follows
+    meetings_on_calendar: CalendarMode = CalendarMode.SCHEDULED
     authority_host: str = PUBLIC_AUTHORITY_HOST
     sso_resource: str = ""  # api://botid-{appId}, Teams SSO tokenExchangeResource.uri
     sso_connection_name: str = ""  # OAuthCard connectionName (an Azure Bot OAuth connection)
@@ -64,6 +88,11 @@ class Settings:
     to_channel_from_bot_login_url: str | None = None
     to_channel_from_bot_oauth_scope: str | None = None
     max_body_bytes: int = 256 * 1024
+    metrics_port: int | None = None  # /metrics on a port of its own (None: the public one)
+    # Telemetry (bot/telemetry.py): Application Insights or OTLP; neither = nothing exported.
+    appinsights_connection_string: str = field(default="", repr=False)
+    otlp_endpoint: str = ""
+    redis_auth: str = "password"  # "entra": Microsoft Entra ID tokens as the Redis password
 
     @property
     def demo(self) -> bool:
@@ -73,6 +102,17 @@ class Settings:
     def authenticated(self) -> bool:
         """Incoming JWT validation is on whenever an app id is configured."""
         return bool(self.app_id)
+
+    @property
+    def state_secret(self) -> str:
+        """Key material the same on every instance, for what must verify anywhere (the consent
+        page's OAuth state): the client secret, else the certificate's key, else the state
+        encryption key, else empty (one process: it makes its own)."""
+        if self.credential.secret:
+            return self.credential.secret
+        if self.credential.certificate is not None:
+            return self.credential.certificate.private_key_pem
+        return self.state_encryption_keys[0] if self.state_encryption_keys else ""
 
     @property
     def graph_root(self) -> str:
@@ -95,6 +135,13 @@ def _not_fernet_keys(keys: tuple[str, ...]) -> list[int]:
         except (ValueError, TypeError):  # binascii.Error is a ValueError
             bad.append(i)
     return bad
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def is_loopback_url(url: str) -> bool:
@@ -127,7 +174,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     def get(name: str, default: str = "") -> str:
         return env.get(name, default).strip()
 
-    def number(name: str, default: str, cast=int, lo=None, hi=None):
+    def number(name: str, default: str, cast: Callable[[str], Any] = int,
+               lo: float | None = None, hi: float | None = None) -> Any:
         raw = get(name, default)
         try:
             value = cast(raw)
@@ -141,18 +189,66 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     app_id = get("MicrosoftAppId")
     password = env.get("MicrosoftAppPassword", "")
     tenant = get("MicrosoftAppTenantId")
-    app_type = get("MicrosoftAppType", "MultiTenant") or "MultiTenant"
+    app_type_raw = get("MicrosoftAppType", "MultiTenant") or "MultiTenant"
+    app_type = APP_TYPES.get(app_type_raw.lower(), app_type_raw)
+    cert_path = get("MicrosoftAppCertificatePath")
+    key_path = get("MicrosoftAppCertificateKeyPath")
+    thumbprint = get("MicrosoftAppCertificateThumbprint")
+    identity = get("MicrosoftAppClientId")
     if app_id and not GUID.match(app_id):
         problems.append(f"MicrosoftAppId={app_id!r} is not a GUID (the bot's Entra ID application id).")
-    if app_id and not password:
-        problems.append("MicrosoftAppPassword is empty: set the client secret of the bot's Entra ID app.")
-    if app_type not in ("MultiTenant", "SingleTenant"):
-        problems.append(f"MicrosoftAppType={app_type!r}: use MultiTenant or SingleTenant "
-                        "(UserAssignedMSI cannot do on-behalf-of).")
-    if app_type == "SingleTenant" and not tenant:
-        problems.append("MicrosoftAppType=SingleTenant needs MicrosoftAppTenantId.")
+    if app_type not in APP_TYPES.values():
+        problems.append(f"MicrosoftAppType={app_type_raw!r}: use SingleTenant, MultiTenant or "
+                        "UserAssignedMSI.")
+    if app_type in ("SingleTenant", "UserAssignedMSI") and not tenant:
+        problems.append(f"MicrosoftAppType={app_type} needs MicrosoftAppTenantId.")
     if tenant and not GUID.match(tenant):
         problems.append(f"MicrosoftAppTenantId={tenant!r} is not a GUID.")
+    if identity and not GUID.match(identity):
+        problems.append(f"MicrosoftAppClientId={identity!r} is not a GUID (the managed "
+                        "identity's client id).")
+    if (key_path or thumbprint) and not cert_path:
+        problems.append("MicrosoftAppCertificateKeyPath and MicrosoftAppCertificateThumbprint "
+                        "go with MicrosoftAppCertificatePath, which is empty.")
+    certificate = None
+    if cert_path:
+        try:
+            certificate = load_certificate(cert_path, key_path, thumbprint)
+        except CertificateError as err:
+            problems.append(str(err))
+    credential = BotCredential()
+    if app_type == "UserAssignedMSI":
+        # The managed identity is the bot (botbuilder: MicrosoftAppId is its client id, and
+        # no password may be set); a second credential would be a mistake.
+        if not app_id:
+            problems.append("MicrosoftAppType=UserAssignedMSI needs MicrosoftAppId: the "
+                            "managed identity's client id.")
+        extra = [n for n, v in (("MicrosoftAppPassword", password),
+                                ("MicrosoftAppCertificatePath", cert_path),
+                                ("MicrosoftAppClientId", identity if identity != app_id else ""))
+                 if v]
+        if extra:
+            problems.append(f"MicrosoftAppType=UserAssignedMSI takes no other credential: "
+                            f"remove {', '.join(extra)}.")
+        credential = BotCredential(CredentialKind.MANAGED_IDENTITY, identity_client_id=app_id)
+    elif app_id:
+        given = [n for n, v in (("MicrosoftAppPassword", password),
+                                ("MicrosoftAppCertificatePath", cert_path),
+                                ("MicrosoftAppClientId", identity)) if v]
+        if not given:
+            problems.append("MicrosoftAppPassword is empty and no other credential is set: set "
+                            "the client secret of the bot's Entra ID app, or "
+                            "MicrosoftAppCertificatePath (a certificate), or "
+                            "MicrosoftAppClientId (a managed identity the app trusts), or use "
+                            "MicrosoftAppType=UserAssignedMSI.")
+        elif len(given) > 1:
+            problems.append(f"Set one credential for MicrosoftAppId, not {' and '.join(given)}.")
+        elif password:
+            credential = BotCredential(CredentialKind.SECRET, secret=password)
+        elif certificate is not None:
+            credential = BotCredential(CredentialKind.CERTIFICATE, certificate=certificate)
+        elif identity:
+            credential = BotCredential(CredentialKind.FEDERATED, identity_client_id=identity)
 
     mode_raw = get("GRAPH_AUTH_MODE", "delegated" if app_id else "demo").lower()
     try:
@@ -161,7 +257,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"GRAPH_AUTH_MODE={mode_raw!r}: use delegated, app or demo.")
         mode = GraphAuthMode.DEMO
     if mode is not GraphAuthMode.DEMO and not app_id:
-        problems.append(f"GRAPH_AUTH_MODE={mode.value} needs MicrosoftAppId and MicrosoftAppPassword.")
+        problems.append(f"GRAPH_AUTH_MODE={mode.value} needs MicrosoftAppId and a credential.")
+    if mode is GraphAuthMode.DELEGATED and app_type == "UserAssignedMSI":
+        problems.append(MSI_CANNOT_SIGN_IN)
+
+    calendar_raw = get("MEETINGS_ON_CALENDAR", "scheduled").lower() or "scheduled"
+    try:
+        calendar = CalendarMode(calendar_raw)
+    except ValueError:
+        problems.append(f"MEETINGS_ON_CALENDAR={calendar_raw!r}: use scheduled, always or never.")
+        calendar = CalendarMode.SCHEDULED
 
     graph = get("GRAPH_BASE_URL") or None
     if graph and not re.match(r"^https?://", graph):
@@ -171,6 +276,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     bad = [t for t in allowed if not GUID.match(t)]
     if bad:
         problems.append(f"ALLOWED_TENANTS has values that are not tenant ids: {', '.join(sorted(bad))}.")
+    if app_type == "UserAssignedMSI" and tenant:
+        # A managed identity gets tokens in its own tenant only: app-only Graph can reach
+        # that tenant's users and no one else's, so others get the allow-list's refusal.
+        others = sorted(allowed - {tenant.lower()})
+        if others:
+            problems.append("MicrosoftAppType=UserAssignedMSI serves its own tenant only "
+                            f"(MicrosoftAppTenantId): ALLOWED_TENANTS names {', '.join(others)}.")
+        allowed = frozenset({tenant.lower()})
 
     keys = tuple(_flag_list(env.get("STATE_ENCRYPTION_KEY", "")))
     make_key = ("Make a key with: python -c \"from cryptography.fernet import Fernet; "
@@ -189,6 +302,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # waiting for sign-in: sealed (bot.state.SEALED_PREFIXES), never in plain text.
         problems.append("REDIS_URL is set but STATE_ENCRYPTION_KEY is not: user tokens and "
                         f"meeting details are kept encrypted in Redis. {make_key}")
+    redis_auth = get("REDIS_AUTH", "password").lower() or "password"
+    if redis_auth not in ("password", "entra"):
+        problems.append(f"REDIS_AUTH={redis_auth!r}: use password (in REDIS_URL) or entra.")
+    elif redis_auth == "entra":
+        # Azure Managed Redis / Azure Cache for Redis take a Microsoft Entra token as the
+        # password of the identity's object id; MeetBot's identity is its managed identity.
+        if not redis_url:
+            problems.append("REDIS_AUTH=entra needs REDIS_URL (rediss://{name}.{region}"
+                            ".redis.azure.net:10000 for Azure Managed Redis).")
+        if not credential.uses_managed_identity:
+            problems.append("REDIS_AUTH=entra signs in to Redis as the bot's managed identity: "
+                            "set MicrosoftAppType=UserAssignedMSI or MicrosoftAppClientId.")
 
     domain = get("BOT_DOMAIN")
     if domain and not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", domain):
@@ -202,6 +327,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"WORKERS={workers} needs REDIS_URL: each worker is a separate process, "
                         "and sign-ins, redelivery checks and card state must be shared.")
 
+    metrics_port_raw = get("METRICS_PORT")
+    metrics_port = number("METRICS_PORT", "9464", lo=1, hi=65535) if metrics_port_raw else None
+    if metrics_port is not None and metrics_port_raw == get("PORT", "3978"):
+        problems.append(f"METRICS_PORT={metrics_port} is PORT: give /metrics a port of its own, "
+                        "or leave METRICS_PORT empty to serve it on PORT.")
+
+    insights = get("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    if insights and not re.search(r"(^|;)\s*InstrumentationKey\s*=\s*[0-9a-fA-F-]{36}", insights):
+        problems.append("APPLICATIONINSIGHTS_CONNECTION_STRING has no InstrumentationKey=…: copy "
+                        "the whole connection string from the Application Insights resource.")
+    otlp = get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if otlp and not re.match(r"^https?://[^/\s]+", otlp):
+        problems.append(f"OTEL_EXPORTER_OTLP_ENDPOINT={otlp!r} must be an http:// or https:// "
+                        "URL (an OpenTelemetry collector, OTLP over HTTP).")
+    # The exporters are optional packages (requirements-telemetry.txt): say so at start-up
+    # rather than fail on the first turn. find_spec does not import them.
+    for name, value, module in (
+            ("APPLICATIONINSIGHTS_CONNECTION_STRING", insights, "azure.monitor.opentelemetry"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp, "opentelemetry.exporter.otlp.proto.http")):
+        if value and not _installed(module):
+            problems.append(f"{name} is set but {module} is not installed: install "
+                            "requirements-telemetry.lock (App Service: CUSTOM_REQUIREMENTSTXT_PATH="
+                            "requirements-telemetry.lock; the container: --build-arg "
+                            "REQUIREMENTS=requirements-telemetry.lock).")
+
     ca_file = get("SSL_CA_FILE") or None
     if ca_file and not os.path.isfile(ca_file):
         problems.append(f"SSL_CA_FILE={ca_file!r} does not exist.")
@@ -211,7 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append(f"LOG_FORMAT={log_format!r}: use json or text.")
 
     settings = Settings(
-        app_id=app_id, app_password=password, app_tenant_id=tenant, app_type=app_type,
+        app_id=app_id, app_tenant_id=tenant, app_type=app_type,
         # Demo mode has no authentication: only this machine (the Agents Playground) may call.
         host=get("HOST") or ("127.0.0.1" if mode is GraphAuthMode.DEMO else "0.0.0.0"),
         port=number("PORT", "3978", lo=1, hi=65535),
@@ -222,6 +372,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         graph_resource=(get("GRAPH_RESOURCE") or graph or PUBLIC_GRAPH).rstrip("/"),
         graph_deadline=number("GRAPH_TIMEOUT", "10", float, lo=0.5, hi=60),
         ack_after=number("ACK_AFTER_SECONDS", "5", float, lo=0.1, hi=14),
+        meetings_on_calendar=calendar,
         authority_host=get("AZURE_AUTHORITY_HOST", PUBLIC_AUTHORITY_HOST) or PUBLIC_AUTHORITY_HOST,
         sso_resource=get("SSO_RESOURCE") or (f"api://botid-{app_id}" if app_id else ""),
         sso_connection_name=get("SSO_CONNECTION_NAME", "graph-sso"),
@@ -234,6 +385,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         to_channel_from_bot_login_url=get("TO_CHANNEL_FROM_BOT_LOGIN_URL") or None,
         to_channel_from_bot_oauth_scope=get("TO_CHANNEL_FROM_BOT_OAUTH_SCOPE") or None,
         max_body_bytes=number("MAX_BODY_BYTES", str(256 * 1024), lo=4096, hi=16 * 1024 * 1024),
+        credential=credential, metrics_port=metrics_port, appinsights_connection_string=insights,
+        otlp_endpoint=otlp, redis_auth=redis_auth,
     )
     if problems:
         raise ConfigError(problems)

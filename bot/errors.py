@@ -2,15 +2,23 @@
 
 Everything the bot can fail at is a `MeetBotError`. Code raises the specific subclass with the
 facts (status, Graph request-id, what the user typed); `describe()` at the bottom is the only
-place that decides what a person reads. Nothing here imports botbuilder.
+place that decides what a person reads, in their language: the sentences here are English
+msgids, translated by the locales/ catalogues (bot/i18n.py). Nothing here imports botbuilder.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-EXAMPLE = "meet now 30m about budget review"
+from .i18n import DOMAIN, ENGLISH, N_, Translator
+
+EXAMPLE = N_("meet now 30m about budget review")
+RETRY = N_("Try again")
+# What attendees read in Outlook, in the asker's language: the event's body (Outlook adds the
+# Teams join details below it) and the message that comes with End's cancellation.
+CALENDAR_EVENT_BODY = N_("Scheduled in Microsoft Teams with MeetBot.")
+CALENDAR_CANCEL_COMMENT = N_("The organizer ended this meeting in Microsoft Teams.")
 
 
 class MeetBotError(Exception):
@@ -43,6 +51,19 @@ class ParseError(MeetBotError):
         self.suggestion = suggestion
         self.template = template
         self.params: dict[str, str] = dict(params or {})
+
+
+class OptionProblem(ParseError):
+    """A meeting option asked for wrongly (bot/options.py): two values for one option, or a
+    `lobby:` / `presenters:` that is not a choice. The reason is `template`, an English msgid
+    of MeetBot's own domain ("meetbot", not the grammar's), filled with `params`."""
+
+    domain = DOMAIN
+
+    def __init__(self, template: str, **params: str) -> None:
+        super().__init__(template.format(**params))
+        self.template = template
+        self.params = params
 
 
 # --- Graph ---------------------------------------------------------------------------------
@@ -253,163 +274,218 @@ class UserMessage:
     text: str
     example: str | None = None
     request_id: str | None = None  # shown small, so an admin can find the call in Graph's logs
-    retry_title: str = "Try again"  # the button that repeats the command, where there is one
+    retry_title: str = RETRY  # the button that repeats the command, where there is one
     suggestion: str | None = None  # a corrected command the card offers to run ("Did you mean")
 
 
 # onlineMeeting properties (OptionRefused.refused) in the words a person uses.
-_OPTION_WORDS = {"recordAutomatically": "automatic recording", "allowedPresenters": "the presenter choice",
-                 "lobbyBypassSettings": "the lobby choice", "allowMeetingChat": "the meeting chat choice"}
+_OPTION_WORDS = {"recordAutomatically": N_("automatic recording"),
+                 "allowedPresenters": N_("the presenter choice"),
+                 "lobbyBypassSettings": N_("the lobby choice"),
+                 "allowMeetingChat": N_("the meeting chat choice")}
 
 
-Describer = Callable[[Any], UserMessage]
+Describer = Callable[[Any, Translator], UserMessage]
+
+
+def _message(tr: Translator, title: str, text: str, example: str | None = None, *,
+             request_id: str | None = None) -> UserMessage:
+    """The message in `tr`'s language: the msgids here are English, translated as shown."""
+    _ = tr.gettext
+    return UserMessage(_(title), _(text), _(example) if example else None,
+                       request_id=request_id, retry_title=_(RETRY))
 
 
 def _graph(title: str, text: str, example: str | None = None) -> Describer:
     """Graph's messages all carry Graph's request-id, so an admin can find the call."""
-    return lambda err: UserMessage(title, text, example, request_id=getattr(err, "request_id", None))
+    return lambda err, tr: _message(tr, title, text, example,
+                                    request_id=getattr(err, "request_id", None))
 
 
 def _fixed(title: str, text: str, example: str | None = None) -> Describer:
-    return lambda err: UserMessage(title, text, example)
+    return lambda err, tr: _message(tr, title, text, example)
 
 
-def _consent(err: ConsentRequired) -> UserMessage:
-    text = ("I need your permission to create Teams meetings for you. Select **Sign in** and "
-            "accept the request.")
+def _parse_error(err: ParseError, tr: Translator) -> UserMessage:
+    """The grammar's reason in the user's language: its `template` (an English msgid of the
+    "grammar" domain with {name} placeholders) filled with its `params`; a reason without
+    one reads as the grammar wrote it. The stock example is translated; an example built from
+    the user's own words is theirs already."""
+    template: str | None = getattr(err, "template", None)
+    params: dict[str, str] = getattr(err, "params", None) or {}
+    _ = tr.gettext
+    domain = getattr(err, "domain", "grammar")  # OptionProblem's msgids are MeetBot's own
+    reason = _(template, domain=domain).format(**params) if template else err.reason
+    example = _(EXAMPLE) if err.example == EXAMPLE else err.example
+    return UserMessage(_("I couldn't read that"), f"{reason}.", example, retry_title=_(RETRY),
+                       suggestion=err.suggestion)
+
+
+def _consent(err: ConsentRequired, tr: Translator) -> UserMessage:
+    msg = _message(tr, N_("Permission needed"), N_(
+        "I need your permission to create Teams meetings for you. Select **Sign in** and "
+        "accept the request."))
     if err.admin_consent_url:
-        text += (" If your organisation lets only admins approve apps, send your admin the "
-                 "approval link.")
-    return UserMessage("Permission needed", text)
+        _ = tr.gettext
+        msg = replace(msg, text=msg.text + " " + _(
+            "If your organisation lets only admins approve apps, send your admin the "
+            "approval link."))
+    return msg
 
 
-def _option_words(refused: tuple[str, ...] | list[str]) -> str:
-    words = [_OPTION_WORDS.get(name, name) for name in refused] or ["a meeting option"]
-    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else words[0]
+def names_and(names: list[str], tr: Translator) -> str:
+    """"Ana", "Ana and Ben", "Ana, Ben and Cy" in `tr`'s words."""
+    if len(names) < 2:
+        return names[0] if names else ""
+    _ = tr.gettext
+    return _("{names} and {last}").format(names=", ".join(names[:-1]), last=names[-1])
 
 
-def _too_many(err: TooManyInvitees) -> str:
-    room = f"a Teams meeting has room for {err.limit + 1:,} people, you included"
+def _option_refused(err: OptionRefused, tr: Translator) -> UserMessage:
+    _ = tr.gettext
+    words = [_(_OPTION_WORDS[name]) if name in _OPTION_WORDS else name
+             for name in err.refused] or [_("a meeting option")]
+    text = _("Teams didn't allow {options} for this meeting (your organisation's meeting policy "
+             "or licence); the meeting works without it.").format(options=names_and(words, tr))
+    return UserMessage(_("Some options weren't allowed"), text,
+                       request_id=getattr(err, "request_id", None), retry_title=_(RETRY))
+
+
+def _too_many(err: TooManyInvitees, tr: Translator) -> UserMessage:
+    _ = tr.gettext
     if err.everyone:
-        return f"This team has more than {err.limit:,} other members, and {room}"
-    return f"You mentioned {err.count:,} people, and {room}"
+        text = _(
+            "This team has more than {limit} other members, and a Teams meeting has room for "
+            "{room} people, you included. Start the meeting without invites and share its "
+            "card: everyone who sees the card can join.")
+    else:
+        text = _(
+            "You mentioned {count} people, and a Teams meeting has room for {room} people, you "
+            "included. Start the meeting without invites and share its card: everyone who sees "
+            "the card can join.")
+    return UserMessage(
+        _("That's too many people to invite"),
+        text.format(limit=tr.number(err.limit), count=tr.number(err.count),
+                    room=tr.number(err.limit + 1)),
+        _("meet now about all hands"), retry_title=_("Meet without invites"))
+
+
+def _sign_in_link(err: SignInLinkInvalid, tr: Translator) -> UserMessage:
+    title = (N_("This sign-in link has expired") if err.expired
+             else N_("I couldn't check this sign-in"))
+    return _message(tr, title, N_("Go back to Teams and select Sign in again."))
 
 
 # Looked up along the error's class hierarchy (its __mro__): the most specific entry wins, so a
 # subclass with no entry of its own reads like its parent, whatever the order below.
 CATALOGUE: dict[type[BaseException], Describer] = {
-    ParseError: lambda err: UserMessage("I couldn't read that", f"{err.reason}.", err.example,
-                                        suggestion=err.suggestion),
+    ParseError: _parse_error,
     AccessPolicyMissing: _graph(
-        "Your admin needs to allow this app",
-        "This bot creates meetings with an app permission, and your tenant has no Teams "
-        "application access policy for it yet. A Teams admin can fix it in PowerShell: "
-        "`New-CsApplicationAccessPolicy -Identity MeetBot-Policy -AppIds \"<bot app id>\"` then "
-        "`Grant-CsApplicationAccessPolicy -PolicyName MeetBot-Policy -Global`. "
-        "It takes up to 30 minutes to apply."),
+        N_("Your admin needs to allow this app"),
+        N_("This bot creates meetings with an app permission, and your tenant has no Teams "
+           "application access policy for it yet. A Teams admin can fix it in PowerShell: "
+           "`New-CsApplicationAccessPolicy -Identity MeetBot-Policy -AppIds \"<bot app id>\"` "
+           "then `Grant-CsApplicationAccessPolicy -PolicyName MeetBot-Policy -Global`. "
+           "It takes up to 30 minutes to apply.")),
     GraphForbidden: _graph(
-        "Teams didn't let me create that meeting",
-        "Your account isn't allowed to create online meetings (a Teams meeting policy or a "
-        "missing licence). Ask your Teams admin to check your meeting policy."),
+        N_("Teams didn't let me create that meeting"),
+        N_("Your account isn't allowed to create online meetings (a Teams meeting policy or a "
+           "missing licence). Ask your Teams admin to check your meeting policy.")),
     GraphUnauthorized: _graph(
-        "Please sign in again",
-        "Microsoft Graph didn't accept your sign-in (it may have expired). Type `sign out`, "
-        "then try again.", EXAMPLE),
+        N_("Please sign in again"),
+        N_("Microsoft Graph didn't accept your sign-in (it may have expired). Type `sign out`, "
+           "then try again."), EXAMPLE),
     GraphThrottled: _graph(
-        "Teams is busy right now",
-        "Microsoft Graph asked me to slow down. Please try again in a minute."),
+        N_("Teams is busy right now"),
+        N_("Microsoft Graph asked me to slow down. Please try again in a minute.")),
     GraphTimeout: _graph(
-        "Teams is taking too long",
-        "Microsoft Graph didn't answer in time, so I stopped waiting. Select **Try again**: "
-        "if the meeting was made after all, you'll get that same meeting, not a second one."),
+        N_("Teams is taking too long"),
+        N_("Microsoft Graph didn't answer in time, so I stopped waiting. Select **Try again**: "
+           "if the meeting was made after all, you'll get that same meeting, not a second "
+           "one.")),
     GraphUnavailable: _graph(
-        "Teams meetings are unavailable right now",
-        "Microsoft Graph is having trouble. Please try again in a few minutes."),
+        N_("Teams meetings are unavailable right now"),
+        N_("Microsoft Graph is having trouble. Please try again in a few minutes.")),
     GraphNotFound: _graph(
-        "I couldn't find that meeting",
-        "It may have been ended or deleted already."),
+        N_("I couldn't find that meeting"),
+        N_("It may have been ended or deleted already.")),
     GraphConflict: _graph(
-        "That meeting changed at the same time",
-        "Someone else changed it just now. Please try again."),
+        N_("That meeting changed at the same time"),
+        N_("Someone else changed it just now. Please try again.")),
     GraphBadRequest: _graph(
-        "Teams didn't accept that meeting",
-        "Microsoft Graph rejected the request. Check the time and subject and try again.",
+        N_("Teams didn't accept that meeting"),
+        N_("Microsoft Graph rejected the request. Check the time and subject and try again."),
         EXAMPLE),
     GraphBadResponse: _graph(
-        "Teams sent an answer I couldn't read",
-        "Please try again in a moment."),
-    GraphError: _graph("Something went wrong with Teams", "Please try again in a moment."),
+        N_("Teams sent an answer I couldn't read"),
+        N_("Please try again in a moment.")),
+    GraphError: _graph(N_("Something went wrong with Teams"), N_("Please try again in a moment.")),
     ConsentRequired: _consent,
     PersonalAccountNotSupported: _fixed(
-        "Personal accounts aren't supported",
-        "Microsoft Graph creates online meetings only for work or school accounts."),
+        N_("Personal accounts aren't supported"),
+        N_("Microsoft Graph creates online meetings only for work or school accounts.")),
     TenantNotAllowed: _fixed(
-        "Not available in your organisation",
-        "This bot hasn't been enabled for your organisation. Ask your Teams admin."),
+        N_("Not available in your organisation"),
+        N_("This bot hasn't been enabled for your organisation. Ask your Teams admin.")),
     OrganizerIdentityMissing: _fixed(
-        "I couldn't tell who you are",
-        "Teams didn't send your work account with this message, so I can't make you the "
-        "organizer. Try again from the Teams app with your work account."),
+        N_("I couldn't tell who you are"),
+        N_("Teams didn't send your work account with this message, so I can't make you the "
+           "organizer. Try again from the Teams app with your work account.")),
     TokenExchangeFailed: _fixed(
-        "Sign-in didn't work",
-        "I couldn't finish signing you in. Please try again; if it keeps failing, type "
-        "`sign out` and then try once more."),
+        N_("Sign-in didn't work"),
+        N_("I couldn't finish signing you in. Please try again; if it keeps failing, type "
+           "`sign out` and then try once more.")),
     SsoTokenMismatch: _fixed(
-        "I couldn't use that sign-in",
-        "Teams sent a sign-in that doesn't belong to your account in this chat, so I didn't "
-        "use it. Please try again; if it keeps happening, type `sign out` and then try once "
-        "more."),
+        N_("I couldn't use that sign-in"),
+        N_("Teams sent a sign-in that doesn't belong to your account in this chat, so I didn't "
+           "use it. Please try again; if it keeps happening, type `sign out` and then try once "
+           "more.")),
     TokenServiceUnavailable: _fixed(
-        "Microsoft sign-in is slow right now",
-        "Microsoft's sign-in service didn't answer in time, so I stopped waiting. Please try "
-        "again in a minute."),
-    SignInRequired: _fixed("Please sign in", "Sign in so I can create meetings as you."),
+        N_("Microsoft sign-in is slow right now"),
+        N_("Microsoft's sign-in service didn't answer in time, so I stopped waiting. Please "
+           "try again in a minute.")),
+    SignInRequired: _fixed(N_("Please sign in"), N_("Sign in so I can create meetings as you.")),
     MembersUnavailable: _fixed(
-        "I couldn't see who to invite",
-        "Teams didn't give me the member list. Try again, or start the meeting without "
-        "`with …` and share the card.", EXAMPLE),
+        N_("I couldn't see who to invite"),
+        N_("Teams didn't give me the member list. Try again, or start the meeting without "
+           "`with …` and share the card."), EXAMPLE),
     StorageUnavailable: _fixed(
-        "I'm having trouble right now",
-        "Part of my service is unavailable. Please try again in a minute."),
+        N_("I'm having trouble right now"),
+        N_("Part of my service is unavailable. Please try again in a minute.")),
     LockBusy: _fixed(
-        "That meeting is busy",
-        "Someone is already changing this meeting; try again in a moment."),
+        N_("That meeting is busy"),
+        N_("Someone is already changing this meeting; try again in a moment.")),
     ConnectorError: _fixed(
-        "Teams didn't take my answer",
-        "I couldn't post my reply in Teams. Please try again in a moment."),
+        N_("Teams didn't take my answer"),
+        N_("I couldn't post my reply in Teams. Please try again in a moment.")),
     NotOrganizer: _fixed(
-        "Only the organizer can do that",
-        "Only the person who created this meeting can extend or end it."),
-    MeetingGone: _fixed("That meeting has ended", "Start a new one with `meet`.", EXAMPLE),
+        N_("Only the organizer can do that"),
+        N_("Only the person who created this meeting can extend or end it.")),
+    MeetingGone: _fixed(N_("That meeting has ended"), N_("Start a new one with `meet`."),
+                        EXAMPLE),
     CalendarPermissionMissing: _graph(
-        "Invitations are off", "Invitations are off: an admin can turn them on."),
-    OptionRefused: lambda err: UserMessage(
-        "Some options weren't allowed",
-        f"Teams didn't allow {_option_words(err.refused)} for this meeting (your organisation's "
-        "meeting policy or licence); the meeting works without it.",
-        request_id=getattr(err, "request_id", None)),
-    SignInLinkInvalid: lambda err: UserMessage(
-        "This sign-in link has expired" if err.expired else "I couldn't check this sign-in",
-        "Go back to Teams and select Sign in again."),
-    TooManyInvitees: lambda err: UserMessage(
-        "That's too many people to invite",
-        f"{_too_many(err)}. Start the meeting without invites and share its card: everyone who "
-        "sees the card can join.", "meet now about all hands", retry_title="Meet without invites"),
-    CardNoLongerValid: _fixed("This card is no longer valid", "Start a new meeting with `meet`.",
-                              EXAMPLE),
-    NotRequester: _fixed("Only the person who asked can try again",
-                         "Start a meeting of your own with `meet`.", EXAMPLE),
+        N_("Invitations are off"), N_("Invitations are off: an admin can turn them on.")),
+    OptionRefused: _option_refused,
+    SignInLinkInvalid: _sign_in_link,
+    TooManyInvitees: _too_many,
+    CardNoLongerValid: _fixed(N_("This card is no longer valid"),
+                              N_("Start a new meeting with `meet`."), EXAMPLE),
+    # Shown as a toast on a click (bot/teams/replies.py), which has no title: the text says why.
+    NotRequester: _fixed(N_("Only the person who asked can try again"),
+                         N_("Only the person who asked for this meeting can try again. Start one "
+                            "of your own with `meet`."), EXAMPLE),
     BadCardAction: _fixed(
-        "I couldn't read that button",
-        "The card may be out of date. Start a new meeting with `meet`.", EXAMPLE),
+        N_("I couldn't read that button"),
+        N_("The card may be out of date. Start a new meeting with `meet`."), EXAMPLE),
 }
-FALLBACK = UserMessage("Something went wrong",
-                       "I couldn't finish that. Please try again in a moment.")
+_FALLBACK = _fixed(N_("Something went wrong"),
+                   N_("I couldn't finish that. Please try again in a moment."))
 
 
-def describe(err: BaseException) -> UserMessage:
+def describe(err: BaseException, tr: Translator = ENGLISH) -> UserMessage:
+    """What `err` tells the person, in `tr`'s language (English by default)."""
     for cls in type(err).__mro__:
         describer = CATALOGUE.get(cls)
         if describer is not None:
-            return describer(err)
-    return FALLBACK
+            return describer(err, tr)
+    return _FALLBACK(err, tr)

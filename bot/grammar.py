@@ -95,6 +95,14 @@ MAX_OFFSET = timedelta(days=60)
 # join link lasts: Teams expires a scheduled meeting's link 60 days after the meeting ends.)
 DATE_HORIZON = relativedelta(years=1)
 _MAX_SHOWN = 60  # longest piece of the user's text quoted back in a reason
+# The longest command worth reading, mentions aside: a subject (MAX_SUBJECT) with its options
+# fits many times over, and a mistyped number of a few thousand digits still gets its own
+# answer. Reading costs up to ~5 microseconds a character, so a chat message of the largest size
+# Teams allows (about 28 KB, "Limits and specifications for Microsoft Teams", Messaging) would
+# hold the event loop for ~0.2 s, and a 256 KB request for ~1.5 s: longer commands are refused
+# unread. Each mention may bring a separator (", and ").
+MAX_COMMAND = 8_000
+_PER_MENTION = 6
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's conventional name for "mark, don't translate"
@@ -417,6 +425,7 @@ class _Lang:
     long_date: Callable[[date, bool], str]  # (day, with year) -> "Tuesday 9 December 2025"
     day_month: Callable[[int, int], str]  # (day, month) -> "9 December", in a reason
     write_hm: Callable[[time], str]  # a time in a reason: "9:00" / "9h00"
+    write_number: Callable[[int], str]  # a count in a reason: "8,000" / "8.000" / "8 000"
     tomorrow: str
     in_ten: str
     day_nine: str  # a time after a day word: "9am" / "um 9 Uhr"
@@ -466,7 +475,7 @@ def _lang(code: str, *, verb: str, verb_word: str, time_: str, duration: str, or
           write_date: Callable[[int, int, int | None], str],
           write_next: Callable[[int, str], str], long_date: Callable[[date, bool], str],
           day_month: Callable[[int, int], str],
-          write_hm: Callable[[time], str], tomorrow: str, in_ten: str, day_nine: str,
+          write_hm: Callable[[time], str], write_number: Callable[[int], str], tomorrow: str, in_ten: str, day_nine: str,
           date_nine: str, for_word: str, at_word: str, length_max: str) -> _Lang:
     """A `_Lang` from words as people write them: keys folded, multiword words collected into
     the tokenizer, typo tables and known words derived."""
@@ -506,7 +515,8 @@ def _lang(code: str, *, verb: str, verb_word: str, time_: str, duration: str, or
                                                     time_words) for w in words}),
         weekday_names=weekday_names, month_names=month_names,
         write_clock=write_clock, write_at=write_at, write_date=write_date,
-        write_next=write_next, long_date=long_date, day_month=day_month, write_hm=write_hm, tomorrow=tomorrow,
+        write_next=write_next, long_date=long_date, day_month=day_month, write_hm=write_hm,
+        write_number=write_number, tomorrow=tomorrow,
         in_ten=in_ten, day_nine=day_nine, date_nine=date_nine, for_word=for_word,
         at_word=at_word, length_max=length_max)
 
@@ -579,7 +589,7 @@ _EN = _lang(
                               f"{_MONTH_NAMES[d.month - 1].capitalize()}"
                               + (f" {d.year}" if year else ""),
     day_month=lambda d, m: f"{d} {_MONTH_NAMES[m - 1].capitalize()}",
-    write_hm=_hm, tomorrow="tomorrow", in_ten="in 10 min", day_nine="9am", date_nine="at 9am",
+    write_hm=_hm, write_number=lambda n: f"{n:,}", tomorrow="tomorrow", in_ten="in 10 min", day_nine="9am", date_nine="at 9am",
     for_word="for", at_word="at", length_max="24h")
 
 # German -------------------------------------------------------------------------------------
@@ -668,7 +678,7 @@ _DE = _lang(
     long_date=lambda d, year: f"{_DE_WEEKDAYS[d.weekday()]}, {d.day}. "
                               f"{_DE_MONTHS[d.month - 1]}" + (f" {d.year}" if year else ""),
     day_month=lambda d, m: f"{d}. {_DE_MONTHS[m - 1]}",
-    write_hm=_hm, tomorrow="morgen", in_ten="in 10 Minuten", day_nine="um 9 Uhr",
+    write_hm=_hm, write_number=lambda n: f"{n:,}".replace(",", "."), tomorrow="morgen", in_ten="in 10 Minuten", day_nine="um 9 Uhr",
     date_nine="um 9 Uhr", for_word="für", at_word="um", length_max="24 Std.")
 
 # French -------------------------------------------------------------------------------------
@@ -755,7 +765,8 @@ _FR = _lang(
     long_date=lambda d, year: f"{_FR_WEEKDAYS[d.weekday()]} {_fr_day(d.day)} "
                               f"{_FR_MONTHS[d.month - 1]}" + (f" {d.year}" if year else ""),
     day_month=lambda d, m: f"{_fr_day(d)} {_FR_MONTHS[m - 1]}",
-    write_hm=lambda t: f"{t.hour}h{t.minute:02d}", tomorrow="demain", in_ten="dans 10 minutes",
+    write_hm=lambda t: f"{t.hour}h{t.minute:02d}",
+    write_number=lambda n: f"{n:,}".replace(",", "\u202f"), tomorrow="demain", in_ten="dans 10 minutes",
     day_nine="à 9h", date_nine="à 9h", for_word="pendant", at_word="à",
     length_max="pendant 24h")
 
@@ -842,7 +853,8 @@ _ES = _lang(
     long_date=lambda d, year: f"{_ES_WEEKDAYS[d.weekday()]}, {d.day} de "
                               f"{_ES_MONTHS[d.month - 1]}" + (f" de {d.year}" if year else ""),
     day_month=lambda d, m: f"{d} de {_ES_MONTHS[m - 1]}",
-    write_hm=_hm, tomorrow="mañana", in_ten="en 10 minutos", day_nine="a las 9:00",
+    write_hm=_hm, write_number=lambda n: f"{n:,}".replace(",", ".") if n >= 10_000 else str(n),
+    tomorrow="mañana", in_ten="en 10 minutos", day_nine="a las 9:00",
     date_nine="a las 9:00", for_word="durante", at_word="a las", length_max="24 horas")
 
 _LANGS = (_EN, _DE, _FR, _ES)
@@ -954,9 +966,21 @@ def _parse_cleaned(cleaned: str, people: list[_Mentioned], ctx: _Context) -> Com
     lang, end = verb
     if _HELP.fullmatch(cleaned, end + 1):  # "meet help", "treffen hilfe"
         return HelpRequest()
+    _check_length(cleaned[end:], people, ctx.locale)
     spec = _Reader(cleaned, people, _tokenize(cleaned, end, lang.token), ctx.locale, lang,
                    end).read()
     return _resolve(spec, ctx.now, ctx.user_time, bare=not cleaned[end:].strip())
+
+
+def _check_length(rest: str, people: Sequence[_Mentioned], locale: str | None) -> None:
+    if len(rest) <= MAX_COMMAND:
+        return
+    words = len(_PLACEHOLDER.sub("", rest)) - _PER_MENTION * len(people)
+    if words > MAX_COMMAND:
+        number = _BY_CODE.get(_language_of(locale), _EN).write_number
+        _refuse(N_("That command is {length} characters long, more than I read ({limit}); a "
+                   "subject can have up to {subject_limit}"),
+                length=number(words), limit=number(MAX_COMMAND), subject_limit=MAX_SUBJECT)
 
 
 def _settle(err: ParseError, people: list[_Mentioned], ctx: _Context,

@@ -2,12 +2,13 @@
 
 Creation goes through `createOrGet` with an `externalId` derived from the Teams activity, so a
 retry, a redelivered activity or a double click returns the same meeting instead of a second one
-(contract §4). That also makes retries safe: POST createOrGet is idempotent by externalId, PATCH
+(docs/graph-contract.md §4). That also makes retries safe: POST createOrGet is idempotent by externalId, PATCH
 sends absolute times (repeating it changes nothing), DELETE of a deleted meeting changes nothing
 (a retried DELETE whose first try committed answers 404, surfaced as GraphNotFound). Retries
 (aiohttp-retry) cover 429/503/504 and broken connections, wait what `Retry-After` says, and all
 of it runs inside one overall deadline. Graph's answers are read tolerantly: the current v1.0
-shape and the seed page's 2019 one (`joinUrl`, `ConferenceId`, singular numbers).
+shape and the 2019 one of the page the project started from (docs/create-online-meeting-2019.md:
+`joinUrl`, `ConferenceId`, singular numbers).
 
 Calendar-backed meetings (*Create event*, *event resource type*): `POST /me/events` with
 `onlineMeetingProvider: teamsForBusiness` and a `transactionId` derived like the `externalId`, so a
@@ -111,7 +112,7 @@ PREFER_UTC = {"Prefer": 'outlook.timezone="UTC"'}  # event answers in UTC, whate
 
 # --- retry policy ------------------------------------------------------------------------------
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds as a float: Graph has sent both `10` and `2.128` (contract §7)."""
+    """Seconds as a float: Graph has sent both `10` and `2.128` (docs/graph-contract.md §7)."""
     value = headers.get("Retry-After")
     if value is None:
         return None
@@ -202,24 +203,34 @@ class GraphClient:
 
     async def create_or_get(self, token: str, req: MeetingRequest, *, external_id: str,
                             user_id: str | None = None) -> Meeting:
+        """One createOrGet; then `apply_settings` for the lobby and the options it cannot
+        carry (docs/graph-contract.md §4), which costs nothing more when there are none."""
         body = _create_body(req, external_id)
         status, payload, rid = await self._call("POST", self._meetings(user_id) + "/createOrGet",
                                                 token, body, "createOrGet")
         meeting = parse_meeting(payload, created=status == 201, request_id=rid)
-        # createOrGet ignores lobby settings (contract §4): invited people skip the lobby only
-        # after a follow-up PATCH. Only when someone was invited, so the default stays 1 call.
-        lobby = LOBBY_FOR_SCOPE.get(req.scope)
-        if lobby and meeting.lobby_scope != lobby:
-            meeting = await self.set_lobby(token, meeting.id, lobby, user_id=user_id)
-        return meeting
+        return await self.apply_settings(token, meeting, req.scope, req.options, user_id=user_id)
 
-    async def set_lobby(self, token: str, meeting_id: str, scope: str, *,
-                        user_id: str | None = None) -> Meeting:
-        body = json.dumps({"lobbyBypassSettings": {"scope": scope, "isDialInBypassEnabled": False}})
-        # "invited" is an evolvable enum member: Graph wants this Prefer header for it (§2).
-        _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
-                                           "lobby", {"Prefer": "include-unknown-enum-members"})
-        return parse_meeting(payload, created=True, request_id=rid)
+    async def apply_settings(self, token: str, meeting: Meeting, scope: AttendeeScope,
+                             options: MeetingOptions, *, user_id: str | None = None) -> Meeting:
+        """The lobby that goes with who was invited, and the options asked for, in one PATCH
+        (*Update onlineMeeting*), only for what the meeting does not have already: a plain
+        `meet now` and a repeated createOrGet make no call here. An option asked for wins over
+        the lobby the invitees imply. OptionRefused carries the meeting as it stands."""
+        fields = _option_fields(options)
+        lobby = LOBBY_FOR_SCOPE.get(scope)
+        if lobby and options.lobby is None:
+            fields["lobbyBypassSettings"] = {"scope": lobby, "isDialInBypassEnabled": False}
+        fields = {k: v for k, v in fields.items() if not _already(meeting, k, v)}
+        if not fields:
+            return meeting
+        try:
+            return _after_patch(await self._patch_fields(token, meeting.id, fields,
+                                                         user_id=user_id), meeting)
+        except OptionRefused as err:
+            partial = err.meeting
+            err.meeting = _after_patch(partial, meeting) if isinstance(partial, Meeting) else meeting
+            raise
 
     async def get(self, token: str, meeting_id: str, *, user_id: str | None = None) -> Meeting:
         _, payload, rid = await self._call("GET", self._meeting(user_id, meeting_id), token, None, "get")
@@ -227,7 +238,7 @@ class GraphClient:
 
     async def update_times(self, token: str, meeting_id: str, start: datetime, end: datetime, *,
                            user_id: str | None = None) -> Meeting:
-        """PATCH needs both times together (contract §5) and answers 200 with the whole meeting."""
+        """PATCH needs both times together (docs/graph-contract.md §5) and answers 200 with the whole meeting."""
         body = json.dumps({"startDateTime": _iso(start), "endDateTime": _iso(end)})
         _, payload, rid = await self._call("PATCH", self._meeting(user_id, meeting_id), token, body,
                                            "update")
@@ -247,9 +258,15 @@ class GraphClient:
         fields = _option_fields(options)
         if not fields:
             raise ValueError("set_options needs at least one option")
+        return await self._patch_fields(token, meeting_id, fields, user_id=user_id)
+
+    async def _patch_fields(self, token: str, meeting_id: str, fields: dict[str, Any], *,
+                            user_id: str | None = None) -> Meeting:
         url = self._meeting(user_id, meeting_id)
+        # "invited" is an evolvable enum member: Graph wants this Prefer header for it (§2).
+        prefer = {"Prefer": "include-unknown-enum-members"}
         try:
-            _, payload, rid = await self._call("PATCH", url, token, json.dumps(fields), "options")
+            _, payload, rid = await self._call("PATCH", url, token, json.dumps(fields), "options", prefer)
             return parse_meeting(payload, created=False, request_id=rid)
         except (GraphBadRequest, GraphForbidden) as err:
             if isinstance(err, AccessPolicyMissing):
@@ -258,7 +275,8 @@ class GraphClient:
         refused, meeting = [], None
         for name, value in (fields.items() if len(fields) > 1 else ()):
             try:
-                _, payload, rid = await self._call("PATCH", url, token, json.dumps({name: value}), "options")
+                _, payload, rid = await self._call("PATCH", url, token, json.dumps({name: value}),
+                                                   "options", prefer)
                 meeting = parse_meeting(payload, created=False, request_id=rid)
             except (GraphBadRequest, GraphForbidden) as err:
                 if isinstance(err, AccessPolicyMissing):
@@ -306,15 +324,24 @@ class GraphClient:
 
     async def create_calendar_meeting(self, token: str, req: MeetingRequest, *, transaction_id: str,
                                       time_zone: str, attendees: Sequence[Person], body_html: str,
-                                      user_id: str | None = None) -> Meeting:
+                                      user_id: str | None = None,
+                                      meetings_token: str | None = None) -> Meeting:
         """create_event + find_meeting_by_join_url: the same Meeting a card already shows, plus
-        the event id and how many people were invited. Two Graph calls."""
+        the event id and how many people were invited. Two Graph calls. `meetings_token` reads
+        the onlineMeeting when `token` is a calendar-only one (delegated: one scope per token).
+        A meeting not (yet) found by its link is retryable: trying again with the same
+        transactionId finds the same event, so nobody is invited twice."""
         event = await self.create_event(token, req, transaction_id=transaction_id, time_zone=time_zone,
                                         attendees=attendees, body_html=body_html, user_id=user_id)
         if event.join_url is None:
             raise GraphBadResponse("event_create: the event has no Teams meeting",
                                    request_id=event.request_id)
-        meeting = await self.find_meeting_by_join_url(token, event.join_url, user_id=user_id)
+        try:
+            meeting = await self.find_meeting_by_join_url(meetings_token or token, event.join_url,
+                                                          user_id=user_id)
+        except GraphNotFound as err:
+            raise GraphUnavailable(f"event {event.id[:12]}…: {err.detail}",
+                                   request_id=err.request_id) from None
         return attach_event(meeting, event)
 
     async def update_event_times(self, token: str, event_id: str, start: datetime, end: datetime, *,
@@ -345,7 +372,7 @@ class GraphClient:
         return self._me if user_id is None else f"{self._root}/users/{quote(user_id, safe='')}/onlineMeetings"
 
     def _meeting(self, user_id: str | None, meeting_id: str) -> str:
-        return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (contract §3)
+        return f"{self._meetings(user_id)}/{quote(meeting_id, safe='')}"  # ids hold / + = (docs/graph-contract.md §3)
 
     def _events(self, user_id: str | None) -> str:
         if user_id is None:
@@ -420,13 +447,31 @@ def _iso(dt: datetime) -> str:
 
 def _create_body(req: MeetingRequest, external_id: str) -> str:
     """createOrGet takes externalId, subject, times and participants; lobby and other settings
-    are ignored there (contract §4), and MeetBot keeps Graph's defaults, so one request."""
+    are ignored there (docs/graph-contract.md §4): `apply_settings` PATCHes them, only when there are any."""
     body: dict[str, Any] = {"externalId": external_id, "subject": req.subject,
                             "startDateTime": _iso(req.start), "endDateTime": _iso(req.end)}
     attendees = [_attendee(p) for p in req.attendees if p.aad_object_id or p.upn]
     if attendees:
         body["participants"] = {"attendees": attendees}
     return json.dumps(body, separators=(",", ":"))
+
+
+def _after_patch(patched: Meeting, before: Meeting) -> Meeting:
+    """The PATCH's answer, still marked as created (or not) and as behind its event."""
+    return dataclasses.replace(patched, created=before.created, event_id=before.event_id,
+                               invitations=before.invitations)
+
+
+def _already(meeting: Meeting, name: str, value: Any) -> bool:
+    """Does the meeting, as Graph reported it, have this property value already?"""
+    if name == "lobbyBypassSettings":
+        return bool(value["scope"] == meeting.lobby_scope)
+    return bool(_option_fields(meeting.options).get(name) == value)
+
+
+# MeetingOptions fields -> the onlineMeeting properties they set (*onlineMeeting resource type*).
+OPTION_PROPERTIES = {"presenters": "allowedPresenters", "lobby": "lobbyBypassSettings",
+                     "record": "recordAutomatically", "chat": "allowMeetingChat"}
 
 
 def _option_fields(options: MeetingOptions) -> dict[str, Any]:
@@ -469,7 +514,7 @@ def _attendee(p: Person) -> dict[str, Any]:
 
 
 # --- reading Graph's answers ---------------------------------------------------------------------
-def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeting:
+def parse_meeting(body: dict[str, Any], *, created: bool, request_id: str | None) -> Meeting:
     """Meeting from a current v1.0 onlineMeeting or the seed's 2019 body. A missing or null
     audioConferencing is normal (no Audio Conferencing licence)."""
     try:
@@ -480,12 +525,11 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
         participants = body.get("participants") or {}
         organizer = ((participants.get("organizer") or {}).get("identity") or {}).get("user") or {}
         lobby = body.get("lobbyBypassSettings") or {}
-        extra = {k: body[k] for k in ("meetingOptionsWebUrl", "chatInfo") if body.get(k)}
         record = body.get("recordAutomatically")
-        options = MeetingOptions(presenters=_PRESENTERS.get(body.get("allowedPresenters")),
-                                 lobby=_LOBBIES.get(lobby.get("scope")),
+        options = MeetingOptions(presenters=_PRESENTERS.get(str(body.get("allowedPresenters"))),
+                                 lobby=_LOBBIES.get(str(lobby.get("scope"))),
                                  record=record if isinstance(record, bool) else None,
-                                 chat=_CHAT.get(body.get("allowMeetingChat")))
+                                 chat=_CHAT.get(str(body.get("allowMeetingChat"))))
         return Meeting(
             id=body["id"], join_url=join_url, subject=body.get("subject") or "",
             start=_time(body["startDateTime"]), end=_time(body["endDateTime"]),
@@ -493,7 +537,7 @@ def parse_meeting(body: dict, *, created: bool, request_id: str | None) -> Meeti
             audio=_audio(body.get("audioConferencing")), organizer_id=organizer.get("id"),
             external_id=body.get("externalId"),
             attendees=tuple(_person(a) for a in participants.get("attendees") or ()),
-            lobby_scope=lobby.get("scope"), created=created, request_id=request_id, extra=extra,
+            lobby_scope=lobby.get("scope"), created=created, request_id=request_id,
             options=options)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, GraphBadResponse):
@@ -507,7 +551,7 @@ _LOBBIES = {lobby.value: lobby for lobby in Lobby}
 _CHAT = {"enabled": True, "disabled": False}  # "limited" is neither
 
 
-def parse_event(body: dict, *, request_id: str | None) -> CalendarEvent:
+def parse_event(body: dict[str, Any], *, request_id: str | None) -> CalendarEvent:
     """CalendarEvent from an event (asked for in UTC with PREFER_UTC)."""
     try:
         if not isinstance(body.get("id"), str):
@@ -526,7 +570,7 @@ def parse_event(body: dict, *, request_id: str | None) -> CalendarEvent:
                                request_id=request_id) from None
 
 
-def _event_time(value: dict) -> datetime:
+def _event_time(value: dict[str, Any]) -> datetime:
     """dateTimeTimeZone -> aware UTC. UTC unless Graph ignored the Prefer header."""
     zone_name = value["timeZone"]
     tz = UTC if zone_name in ("UTC", "Etc/GMT") else ZoneInfo(zone_name)
@@ -545,7 +589,7 @@ def _time(value: str) -> datetime:
     return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _audio(audio: dict | None) -> AudioConferencing | None:
+def _audio(audio: dict[str, Any] | None) -> AudioConferencing | None:
     if not audio:
         return None
     return AudioConferencing(
@@ -555,7 +599,7 @@ def _audio(audio: dict | None) -> AudioConferencing | None:
         dialin_url=audio.get("dialinUrl"))
 
 
-def _numbers(current: list | None, deprecated: str | None) -> tuple[str, ...]:
+def _numbers(current: list[str] | None, deprecated: str | None) -> tuple[str, ...]:
     """The arrays are current; the deprecated single value is normally one of them."""
     numbers = tuple(n for n in current or () if n)
     if deprecated and deprecated not in numbers:
@@ -563,6 +607,6 @@ def _numbers(current: list | None, deprecated: str | None) -> tuple[str, ...]:
     return numbers
 
 
-def _person(info: dict) -> Person:
+def _person(info: dict[str, Any]) -> Person:
     user = (info.get("identity") or {}).get("user") or {}
     return Person(name=user.get("displayName") or "", aad_object_id=user.get("id"), upn=info.get("upn"))

@@ -35,6 +35,7 @@ from .errors import (
     RETRYABLE,
     CardNoLongerValid,
     ConsentRequired,
+    LockBusy,
     MeetBotError,
     MembersUnavailable,
     NotOrganizer,
@@ -44,8 +45,10 @@ from .errors import (
     StorageUnavailable,
 )
 from .grammar import Mention, parse, user_time_from
+from .i18n import Translator, translator
 from .members import Members, resolve_attendees
 from .models import (
+    DEFAULT_SUBJECT,
     AttendeeScope,
     Caller,
     Command,
@@ -56,6 +59,8 @@ from .models import (
     SignOutRequest,
     UserTime,
 )
+from .options import extract as extract_options
+from .options import restore as restore_options
 from .records import (
     Delivery,
     MeetingRecord,
@@ -66,13 +71,15 @@ from .records import (
     new_ref,
 )
 from .service import MeetingService, user_key
-from .state import LockBusy
 
 log = logging.getLogger(__name__)
 
 UTC = UTC
 DEMO_TENANT = "00000000-0000-0000-0000-0000000000d0"
 MAX_EXCHANGE_ID = 256
+# How long a ready answer waits for its "typing…" still on its way (throttled, retried): the
+# indicator only says an answer is coming, so once the answer is there it is not worth more.
+TYPING_GRACE = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,7 @@ class Inbound:
     mentions: tuple[Mention, ...] = ()
     value: Any = None
     reply_to_id: str | None = None
+    via_invoke: bool = False  # an invoke (answered in place) rather than a message
 
 
 class Turn(Protocol):
@@ -137,6 +145,25 @@ def user_time_of(inbound: Inbound, fallback: str | None = None) -> UserTime:
     return user_time_from(inbound.time_zone or fallback)
 
 
+def tr_of(inbound: Inbound) -> Translator:
+    """The language and formats of the person behind this activity."""
+    return translator(inbound.locale)
+
+
+def _in_language(request: MeetingRequest, tr: Translator) -> MeetingRequest:
+    """A meeting without a subject is named in the asker's language ("Kurze Besprechung")."""
+    if request.subject_given:
+        return request
+    return replace(request, subject=tr.gettext(DEFAULT_SUBJECT))
+
+
+def _grammar_says(text: str | None, template: str | None, params: dict[str, str],
+                  tr: Translator) -> str | None:
+    """A sentence of the grammar (a help reason, how a date was read) in `tr`'s language: its
+    msgid in the "grammar" domain, filled; as the grammar wrote it when it has none."""
+    return tr.gettext(template, domain="grammar").format(**params) if template else text
+
+
 class MeetBot:
     def __init__(self, service: MeetingService, records: Records, *, ack_after: float = 5.0,
                  on_reply_lost: Callable[[], None] | None = None) -> None:
@@ -150,9 +177,25 @@ class MeetBot:
     @staticmethod
     def read_command(text: str, *, time_zone: str | None, locale: str | None,
                      mentions: tuple[Mention, ...] | list[Mention]) -> Command:
-        """What the words ask for: the one reading of typed text, also for a resumed command."""
-        return parse(text, now=datetime.now(UTC), user_time=user_time_from(time_zone),
-                     mentions=list(mentions), locale=locale)
+        """What the words ask for: the one reading of typed text, also for a resumed command.
+        Meeting options come out first (bot/options.py); text that is no meeting command is
+        read as typed."""
+        now, user_time = datetime.now(UTC), user_time_from(time_zone)
+        found = extract_options(text)
+        try:
+            command = parse(found.text, now=now, user_time=user_time, mentions=list(mentions),
+                            locale=locale)
+        except ParseError as err:
+            if err.suggestion and found.phrases:  # "Did you mean" keeps the options
+                # The same error (its reason may carry a template to translate), options back.
+                err.suggestion = restore_options(err.suggestion, found)
+            raise
+        if not isinstance(command, MeetingRequest):
+            return command if found.text == text else parse(
+                text, now=now, user_time=user_time, mentions=list(mentions), locale=locale)
+        if found.problem:
+            raise found.problem
+        return replace(command, options=found.options, bare=False) if found.options else command
 
     async def on_message(self, turn: Turn) -> None:
         inbound = turn.inbound
@@ -167,11 +210,14 @@ class MeetBot:
             if err.suggestion and posted:  # its "Did you mean" button may become the meeting
                 await self.records.remember_form(inbound.conversation_id, posted)
             return
+        _ = tr_of(inbound).gettext
         if isinstance(command, HelpRequest):
-            await turn.send(cards.help_card(command.reason))
+            tr = tr_of(inbound)
+            reason = _grammar_says(command.reason, command.template, command.params, tr)
+            await turn.send(cards.help_card(reason, tr=tr))
         elif isinstance(command, SignOutRequest):
             await self.service.broker.sign_out(user_key(inbound.caller))
-            await turn.say("You're signed out. I'll ask you to sign in next time.")
+            await turn.say(_("You're signed out. I'll ask you to sign in next time."))
         elif isinstance(command, MeetingRequest):
             if command.bare and inbound.conversation_type == "channel":
                 # In a channel a bare "meet" offers the form: length, subject, one click.
@@ -180,7 +226,7 @@ class MeetBot:
             await self.meet(turn, command)
 
     async def send_form(self, turn: Turn, msg: cards.CardMessage | None = None) -> None:
-        posted = await turn.send(msg or cards.new_meeting_card())
+        posted = await turn.send(msg or cards.new_meeting_card(tr=tr_of(turn.inbound)))
         if posted:
             await self.records.remember_form(turn.inbound.conversation_id, posted)
 
@@ -190,14 +236,19 @@ class MeetBot:
         delivers it. Teams gives up on a turn after ~15 s and redelivers it: when Graph is slow
         the turn returns after `ack_after` and the card follows from a supervised task."""
         inbound = turn.inbound
+        request = _in_language(request, tr_of(inbound))
         delivery = await self.records.claim(inbound.channel_id, inbound.conversation_id,
                                             key or inbound.activity_id)
         if delivery is None:
             log.info("duplicate delivery ignored", extra={"activity_id": inbound.activity_id})
             return
+        typing = None
         if inbound.conversation_type != "channel":  # Teams shows typing only in chats
-            await turn.typing()
-        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key))
+            # Alongside the work, not before it: a throttled or unreachable Bot Connector must
+            # neither delay the meeting nor end the command before its card was tried.
+            typing = asyncio.ensure_future(self._typing(turn))
+        work = asyncio.ensure_future(self._create_and_answer(turn, request, delivery, key,
+                                                             typing))
         self._background.add(work)
         work.add_done_callback(self._background.discard)
         try:
@@ -206,18 +257,39 @@ class MeetBot:
             log.info("Graph is slow: acknowledged, the card follows",
                      extra={"activity_id": inbound.activity_id})
 
+    @staticmethod
+    async def _typing(turn: Turn) -> None:
+        try:
+            await turn.typing()
+        except MeetBotError as err:  # a courtesy: the card that follows is what matters
+            log.warning("typing indicator not sent: %s", err.detail or "-",
+                        extra={"activity_id": turn.inbound.activity_id})
+
+    @staticmethod
+    async def _after_typing(typing: asyncio.Future[None] | None) -> None:
+        """The answer follows its "typing…", waiting for it at most TYPING_GRACE."""
+        if typing is not None and not typing.done():
+            done, _ = await asyncio.wait({typing}, timeout=TYPING_GRACE)
+            if not done:
+                typing.cancel()
+
     async def _create_and_answer(self, turn: Turn, request: MeetingRequest, delivery: Delivery,
-                                 key: str | None) -> None:
+                                 key: str | None, typing: asyncio.Future[None] | None = None
+                                 ) -> None:
         inbound = turn.inbound
         caller = inbound.caller
         try:
             try:
-                request = await resolve_attendees(
-                    turn.members, request, conversation_id=inbound.conversation_id,
-                    team_id=inbound.team_id, organizer_id=caller.aad_object_id)
-                meeting = await self.service.create(
-                    caller, request, conversation_id=inbound.conversation_id,
-                    activity_id=key or inbound.activity_id)
+                try:
+                    request = await resolve_attendees(
+                        turn.members, request, conversation_id=inbound.conversation_id,
+                        team_id=inbound.team_id, organizer_id=caller.aad_object_id)
+                    meeting = await self.service.create(
+                        caller, request, conversation_id=inbound.conversation_id,
+                        activity_id=key or inbound.activity_id, time_zone=inbound.time_zone,
+                        tr=tr_of(inbound))
+                finally:
+                    await self._after_typing(typing)
             except SignInRequired:
                 await self.records.save_pending(caller, PendingCommand(
                     inbound.text, key or inbound.activity_id, inbound.conversation_id,
@@ -247,7 +319,8 @@ class MeetBot:
                 log.warning("state store unreachable, meeting card sent without buttons: %s", err)
                 record = None
             if record is None:
-                await turn.send(cards.meeting_card(meeting, user_time_of(inbound)))
+                await turn.send(cards.meeting_card(meeting, user_time_of(inbound),
+                                                   tr=tr_of(inbound)))
             else:
                 posted = await turn.send(self._card(record, caller, everyone=everyone))
                 if posted:
@@ -255,12 +328,17 @@ class MeetBot:
             await delivery.finish()
         except MeetBotError as err:  # the answer itself could not be posted (Bot Connector)
             await delivery.release()  # a redelivery does the work again: the same meeting
-            self._on_reply_lost()
-            log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
-                "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
+            self.reply_lost(inbound, err)
         except BaseException:
             await delivery.release()
             raise
+
+    def reply_lost(self, inbound: Inbound, err: MeetBotError) -> None:
+        """An answer the Bot Connector still refused after the retries that were safe: one
+        ERROR line naming the activity (no traceback: the cause is known) and the metric."""
+        self._on_reply_lost()
+        log.error("reply lost: %s: %s", type(err).__name__, err.detail or "-", extra={
+            "activity_id": inbound.activity_id, "conversation_id": inbound.conversation_id})
 
     async def drain(self, timeout: float) -> None:
         """On shutdown: let meetings still being created reach their cards."""
@@ -276,7 +354,10 @@ class MeetBot:
             conversation_id=inbound.conversation_id, organizer_id=meeting.organizer_id
             or inbound.caller.aad_object_id,
             time_zone=user_time.name if user_time.known else None, card_ids=card_ids,
-            date_reading=request.date_reading if request is not None else None)
+            date_reading=None if request is None else _grammar_says(
+                request.date_reading, request.date_reading_template,
+                request.date_reading_params, tr_of(inbound)),
+            locale=inbound.locale)
         await self.records.save(record)
         return record
 
@@ -295,19 +376,28 @@ class MeetBot:
 
     @staticmethod
     def _card(record: MeetingRecord, viewer: Caller, *, everyone: bool,
-              user_time: UserTime | None = None) -> cards.CardMessage:
+              user_time: UserTime | None = None,
+              tr: Translator | None = None) -> cards.CardMessage:
         """The organizer sees Extend / End; everyone else the join view. A card for a whole
-        chat is the join view with a refresh, so the organizer's client redraws it as theirs."""
+        chat is the join view with a refresh, so the organizer's client redraws it as theirs.
+        It speaks the language of the person who asked (the record's), or `tr`'s: one
+        person's own view is in their language."""
         organizer = record.is_organizer(viewer) and not everyone
         user_time = user_time or user_time_from(record.time_zone)
         refresh = () if record.meeting.ended or not viewer.teams_id else (viewer.teams_id,)
         return cards.meeting_card(record.meeting, user_time, ref=record.ref,
                                   version=record.version, organizer_view=organizer,
-                                  refresh_user_ids=refresh, date_reading=record.date_reading)
+                                  refresh_user_ids=refresh, date_reading=record.date_reading,
+                                  tr=tr or translator(record.locale))
 
     async def _show_everywhere(self, turn: Turn, record: MeetingRecord) -> None:
-        """Every message showing this meeting's card (and only those) gets the new state."""
-        shared = self._card(record, turn.inbound.caller, everyone=True)
+        """Every message showing this meeting's card (and only those) gets the new state, in
+        the language of the person who asked for the meeting."""
+        # A personal chat holds only the organizer: their own view, in the language they use
+        # now; elsewhere everyone's.
+        personal = turn.inbound.conversation_type == "personal"
+        shared = self._card(record, turn.inbound.caller, everyone=not personal,
+                            tr=tr_of(turn.inbound) if personal else None)
         for activity_id in record.card_ids:
             try:
                 await turn.update(activity_id, shared)
@@ -328,36 +418,43 @@ class MeetBot:
 
     async def on_submit(self, turn: Turn) -> None:
         """Action.Submit: the same handlers; the new state goes to the messages MeetBot
-        recorded, or, where there is none, into a new message."""
+        recorded (a new meeting without one gets a message of its own)."""
         verb, action = read_action(turn.inbound.value)
-        msg = await VERB_HANDLERS[verb](self, turn, action)
-        if verb in (actions.VERB_CREATE, actions.VERB_RETRY, actions.VERB_RUN_COMMAND) and \
-                not await self.records.is_form(turn.inbound.conversation_id,
-                                               turn.inbound.reply_to_id):
-            await turn.send(msg)
+        await VERB_HANDLERS[verb](self, turn, action)
 
     async def _created_by_click(self, turn: Turn, request: MeetingRequest,
                                 key: str) -> cards.CardMessage:
         """A meeting made by a button on a card MeetBot posted (the form, "Try again", "Did
-        you mean"): that message becomes the meeting's card for everyone, if it is one MeetBot
-        recorded in this conversation."""
+        you mean"): that message becomes the meeting's card for everyone, if it is a form
+        MeetBot recorded in this conversation and no one else made a meeting with it yet."""
         inbound = turn.inbound
+        request = _in_language(request, tr_of(inbound))
         meeting = await self.service.create(inbound.caller, request,
                                             conversation_id=inbound.conversation_id,
-                                            activity_id=key)
+                                            activity_id=key, time_zone=inbound.time_zone,
+                                            tr=tr_of(inbound))
         card_ids: tuple[str, ...] = ()
-        if await self.records.is_form(inbound.conversation_id, inbound.reply_to_id):
+        if await self.records.claim_form(inbound.conversation_id, inbound.reply_to_id,
+                                         _claimant(inbound.caller)):
             card_ids = (inbound.reply_to_id or "",)
         record = await self._record(meeting, inbound, user_time_of(inbound), card_ids,
                                     request=request)
-        await self._show_everywhere(turn, record)
-        return self._card(record, inbound.caller, everyone=False)
+        if card_ids:
+            await self._show_everywhere(turn, record)
+        elif not inbound.via_invoke:
+            # Action.Submit on a card MeetBot did not record here: the meeting gets a message
+            # of its own rather than overwriting the one the client named.
+            posted = await turn.send(self._card(record, inbound.caller, everyone=True))
+            if posted:
+                await self._add_card(record.ref, posted)
+        return self._card(record, inbound.caller, everyone=False, tr=tr_of(inbound))
 
     @on_verb(actions.VERB_CREATE)
     async def _create(self, turn: Turn, form: CreateFromForm) -> cards.CardMessage:
         inbound = turn.inbound
         request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
-        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject)
+        key = click_key(inbound.reply_to_id or inbound.activity_id, form.minutes, form.subject,
+                        form.options)
         return await self._created_by_click(turn, request, key)
 
     @on_verb(actions.VERB_RETRY)
@@ -379,7 +476,7 @@ class MeetBot:
         command = self.read_command(run.text, time_zone=inbound.time_zone,
                                     locale=inbound.locale, mentions=())
         if not isinstance(command, MeetingRequest):
-            return cards.help_card(getattr(command, "reason", None))
+            return cards.help_card(getattr(command, "reason", None), tr=tr_of(inbound))
         key = click_key(inbound.reply_to_id or inbound.activity_id, run.text)
         return await self._created_by_click(turn, command, key)
 
@@ -387,7 +484,8 @@ class MeetBot:
     async def _refresh(self, turn: Turn, action: OnMeeting) -> cards.CardMessage:
         record = await self._authorised(turn.inbound, action.ref)
         return self._card(record, turn.inbound.caller, everyone=False,
-                          user_time=user_time_of(turn.inbound, record.time_zone))
+                          user_time=user_time_of(turn.inbound, record.time_zone),
+                          tr=tr_of(turn.inbound))
 
     @on_verb(actions.VERB_EXTEND)
     @on_verb(actions.VERB_END)
@@ -403,15 +501,18 @@ class MeetBot:
             if not latest.meeting.ended and action.version == latest.version:
                 if action.verb == actions.VERB_EXTEND:
                     meeting = await self.service.extend(caller, latest.meeting,
-                                                        actions.EXTEND_MINUTES)
+                                                        actions.EXTEND_MINUTES,
+                                                        time_zone=latest.time_zone)
                 else:
-                    meeting = await self.service.end(caller, latest.meeting)
+                    # The cancellation reaches the invitees in the invitation's language.
+                    meeting = await self.service.end(caller, latest.meeting,
+                                                     tr=translator(latest.locale))
                 latest = replace(latest, meeting=_keep_names(meeting, latest.meeting),
                                  version=latest.version + 1)
                 await self.records.save(latest)
         await self._show_everywhere(turn, latest)
         return self._card(latest, caller, everyone=False,
-                          user_time=user_time_of(inbound, latest.time_zone))
+                          user_time=user_time_of(inbound, latest.time_zone), tr=tr_of(inbound))
 
     # --- sign-in -------------------------------------------------------------------------
     async def on_token_exchange(self, turn: Turn, exchange_id: Any, token: Any) -> ExchangeResult:
@@ -438,7 +539,8 @@ class MeetBot:
         inbound = turn.inbound
         pending = await self.records.take_pending(inbound.caller)
         if pending is None:
-            await turn.say("You're signed in. Type `meet` to start a meeting.")
+            _ = tr_of(inbound).gettext
+            await turn.say(_("You're signed in. Type `meet` to start a meeting."))
             return
         mentions = tuple(Mention(text, Person(name=name, teams_id=teams_id,
                                               aad_object_id=aad), is_bot)
@@ -457,13 +559,14 @@ class MeetBot:
         # The magic-code fallback and client-side SSO failures (e.g. resourcematchfailed):
         # tell the user plainly instead of ignoring them.
         log.warning("sign-in fallback invoke (%s)", str(reason)[:64])
-        await turn.say("Sign-in didn't finish in Teams. Please try again; if it keeps failing, "
-                       "ask your admin to check the app's single sign-on set-up.")
+        _ = tr_of(turn.inbound).gettext
+        await turn.say(_("Sign-in didn't finish in Teams. Please try again; if it keeps "
+                         "failing, ask your admin to check the app's single sign-on set-up."))
 
     # --- compose-box action (message extension "createMeeting") ---------------------------
     @staticmethod
-    def compose_form(subject: str) -> cards.CardMessage:
-        return cards.new_meeting_card(subject=subject)
+    def compose_form(subject: str, locale: str | None) -> cards.CardMessage:
+        return cards.new_meeting_card(subject=subject, tr=translator(locale))
 
     async def on_compose_submit(self, turn: Turn, data: Any) -> tuple[cards.CardMessage, str]:
         """The meeting card the user inserts into their message, and its subject."""
@@ -471,10 +574,13 @@ class MeetBot:
         _, form = read_action({"verb": actions.VERB_CREATE, **(data if isinstance(data, dict)
                                                                else {})})
         assert isinstance(form, CreateFromForm)
-        request = request_from_form(form, now=datetime.now(UTC), user_time=user_time_of(inbound))
+        request = _in_language(request_from_form(form, now=datetime.now(UTC),
+                                                 user_time=user_time_of(inbound)),
+                               tr_of(inbound))
         meeting = await self.service.create(
             inbound.caller, request, conversation_id=inbound.conversation_id,
-            activity_id=click_key(inbound.activity_id, form.minutes, form.subject))
+            activity_id=click_key(inbound.activity_id, form.minutes, form.subject, form.options),
+            time_zone=inbound.time_zone, tr=tr_of(inbound))
         record = await self._record(meeting, inbound, user_time_of(inbound))
         return self._card(record, inbound.caller, everyone=True), meeting.subject
 
@@ -495,6 +601,11 @@ class _Resumed:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._turn, name)
+
+
+def _claimant(caller: Caller) -> str:
+    """Whose a form card becomes: the person, not the click (one person may click twice)."""
+    return f"{caller.tenant_id.lower()}\x1f{caller.aad_object_id or caller.teams_id}"
 
 
 def _resumed_key(conversation_id: str, activity_id: str, current_conversation: str) -> str:

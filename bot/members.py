@@ -38,10 +38,10 @@ class Members(Protocol):
 
     async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
                                              continuation_token: str | None = None
-                                             ) -> dict[str, Any]: ...
+                                             ) -> dict[str, Any] | None: ...
 
 
-def _person(member: dict) -> Person | None:
+def _member_person(member: dict[str, Any]) -> Person | None:
     oid = member.get("aadObjectId") or member.get("objectId")
     if not oid:
         return None
@@ -60,7 +60,7 @@ class _Invitees:
 
     def add(self, people: Iterable[Person | None]) -> None:
         for p in people:
-            if p is None or p.aad_object_id == self._organizer_id:
+            if p is None or not p.aad_object_id or p.aad_object_id == self._organizer_id:
                 continue
             self._by_id.setdefault(p.aad_object_id, p)
         if len(self._by_id) > MAX_INVITEES:
@@ -72,9 +72,10 @@ class _Invitees:
         return tuple(self._by_id.values())
 
 
-async def resolve_attendees(conversations, request: MeetingRequest, *, conversation_id: str,
+async def resolve_attendees(conversations: Members, request: MeetingRequest, *, conversation_id: str,
                             team_id: str | None, organizer_id: str | None) -> MeetingRequest:
-    """The request with attendees Graph can use (Entra object ids), the organizer left out.
+    """The request with attendees Graph can use (Entra object ids, and the addresses calendar
+    invitations go to), as Teams' member API knows them; the organizer left out.
 
     Raises TooManyInvitees (before any look-up for mentions; after at most a few pages for a
     team) and MembersUnavailable when Teams does not answer."""
@@ -84,7 +85,7 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
         if not request.attendees:
             return request
         # Each mention may cost a look-up: refuse an oversized list before making any.
-        mentioned = {p.aad_object_id or p.teams_id for p in request.attendees} - {organizer_id, None}
+        mentioned = {p.teams_id for p in request.attendees} - {None}
         if len(mentioned) > MAX_INVITEES:
             raise TooManyInvitees(f"{len(mentioned)} people mentioned", count=len(mentioned),
                                   limit=MAX_INVITEES, everyone=False)
@@ -99,18 +100,21 @@ async def resolve_attendees(conversations, request: MeetingRequest, *, conversat
     return replace(request, attendees=invitees.people())
 
 
-async def _complete_all(conversations, conversation_id: str,
+async def _complete_all(conversations: Members, conversation_id: str,
                         people: Iterable[Person]) -> list[Person | None]:
     """Every mention completed, LOOKUP_CONCURRENCY look-ups at a time; the first failure
     cancels the look-ups still waiting or running (TaskGroup)."""
     gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def one(person: Person) -> Person | None:
-        if person.aad_object_id or not person.teams_id:
-            return person if person.aad_object_id else None
+        # A mention entity is what the sender's client wrote: its Entra id and name are not
+        # believed. Who is invited is what Teams' member API says about that conversation
+        # member; a mention it cannot look up invites nobody.
+        if not person.teams_id:
+            return None
         async with gate:
             member = await conversations.get_member(conversation_id, person.teams_id)
-        found = _person(member or {})
+        found = _member_person(member or {})
         return replace(found, name=found.name or person.name) if found else None
 
     try:
@@ -121,7 +125,7 @@ async def _complete_all(conversations, conversation_id: str,
     return [t.result() for t in tasks]
 
 
-async def _everyone(conversations, team_or_conversation: str, invitees: _Invitees) -> None:
+async def _everyone(conversations: Members, team_or_conversation: str, invitees: _Invitees) -> None:
     """Reads pages until the last one, or until the invitees exceed the cap (a 25,000-member
     team costs three pages, not fifty)."""
     token = None
@@ -130,7 +134,7 @@ async def _everyone(conversations, team_or_conversation: str, invitees: _Invitee
             team_or_conversation, PAGE_SIZE, token)
         if not isinstance(page, dict):
             raise MembersUnavailable("no member page")
-        invitees.add(_person(m) for m in page.get("members") or ())
+        invitees.add(_member_person(m) for m in page.get("members") or ())
         token = page.get("continuationToken")
         if not token:
             return

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 
+from .i18n import N_
+
 UTC = UTC
 
-DEFAULT_SUBJECT = "Quick meeting"
+# The subject when none was given, in the asker's language (bot/handlers.py translates it).
+DEFAULT_SUBJECT = N_("Quick meeting")
 # Exchange limits an item subject to 255 characters; leave room for the router's decorations.
 # Longer subjects are refused, not trimmed: a pasted paragraph is almost always a mistake, and
 # a silently cut title would only be noticed in the meeting itself.
@@ -59,6 +62,35 @@ class AttendeeScope(str, Enum):
     EVERYONE = "everyone"  # `with everyone` / `with channel`: every member of the team
 
 
+class Presenters(str, Enum):
+    """Who may present: onlineMeeting.allowedPresenters (*onlineMeeting resource type*)."""
+
+    ORGANIZER = "organizer"  # "only I present"
+    ORGANIZATION = "organization"
+    EVERYONE = "everyone"
+
+
+class Lobby(str, Enum):
+    """Who skips the lobby: lobbyBypassSettings.scope (*lobbyBypassSettings resource type*)."""
+
+    EVERYONE_WAITS = "organizer"  # only the organizer gets straight in
+    ORGANIZATION_SKIPS = "organization"
+    EVERYONE_SKIPS = "everyone"
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingOptions:
+    """The meeting options people ask for. None leaves Graph's (the tenant's) default alone."""
+
+    presenters: Presenters | None = None  # allowedPresenters
+    lobby: Lobby | None = None  # lobbyBypassSettings.scope
+    record: bool | None = None  # recordAutomatically
+    chat: bool | None = None  # allowMeetingChat: enabled / disabled
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.presenters, self.lobby, self.record, self.chat))
+
+
 @dataclass(frozen=True, slots=True)
 class MeetingRequest:
     """What the user asked for, already validated (1 min .. 24 h, not in the past)."""
@@ -77,6 +109,7 @@ class MeetingRequest:
     date_reading: str | None = None
     date_reading_template: str | None = field(default=None, compare=False)
     date_reading_params: dict[str, str] = field(default_factory=dict, compare=False)
+    options: MeetingOptions = MeetingOptions()  # what the words (or the form) asked for
 
     @property
     def duration(self) -> timedelta:
@@ -119,35 +152,6 @@ class AudioConferencing:
         return f"tel:{digits}"
 
 
-class Presenters(str, Enum):
-    """Who may present: onlineMeeting.allowedPresenters (*onlineMeeting resource type*)."""
-
-    ORGANIZER = "organizer"  # "only I present"
-    ORGANIZATION = "organization"
-    EVERYONE = "everyone"
-
-
-class Lobby(str, Enum):
-    """Who skips the lobby: lobbyBypassSettings.scope (*lobbyBypassSettings resource type*)."""
-
-    EVERYONE_WAITS = "organizer"  # only the organizer gets straight in
-    ORGANIZATION_SKIPS = "organization"
-    EVERYONE_SKIPS = "everyone"
-
-
-@dataclass(frozen=True, slots=True)
-class MeetingOptions:
-    """The meeting options people ask for. None leaves Graph's (the tenant's) default alone."""
-
-    presenters: Presenters | None = None  # allowedPresenters
-    lobby: Lobby | None = None  # lobbyBypassSettings.scope
-    record: bool | None = None  # recordAutomatically
-    chat: bool | None = None  # allowMeetingChat: enabled / disabled
-
-    def __bool__(self) -> bool:
-        return any(v is not None for v in (self.presenters, self.lobby, self.record, self.chat))
-
-
 @dataclass(frozen=True, slots=True)
 class CalendarEvent:
     """A calendar event with a Teams meeting behind it (`POST /me/events`, *event resource
@@ -168,7 +172,8 @@ class CalendarEvent:
 
 @dataclass(frozen=True, slots=True)
 class Meeting:
-    """An online meeting as Graph returned it (current v1.0 shape or the seed's older one)."""
+    """An online meeting as Graph returned it (the current v1.0 shape, or the 2019 one of
+    docs/create-online-meeting-2019.md)."""
 
     id: str
     join_url: str
@@ -185,10 +190,15 @@ class Meeting:
     created: bool = True  # False when createOrGet returned an existing meeting (200)
     ended: bool = False  # we deleted it ("End meeting")
     request_id: str | None = None  # Graph's request-id of the call that returned this
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
     options: MeetingOptions = MeetingOptions()  # as Graph reports them
     event_id: str | None = None  # calendar-backed: the organizer's event (Extend/End go there)
     invitations: int = 0  # calendar-backed: attendees Outlook invited
+    # What the card says beyond Graph's own answer: options Graph refused (onlineMeeting
+    # property names), a tenant that has not granted Calendars.ReadWrite (a standalone meeting
+    # instead of an event), and people not invited by email because they were too many.
+    refused_options: tuple[str, ...] = ()
+    invitations_off: bool = False
+    not_invited: int = 0
 
     @property
     def on_calendar(self) -> bool:

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -209,7 +209,9 @@ class RedisStore:
     fails surfaces as `StorageUnavailable` within about `timeout` (x2 for connection errors).
     """
 
-    def __init__(self, url: str, *, prefix: str = "meetbot:", timeout: float = 1.0) -> None:
+    def __init__(self, url: str, *, prefix: str = "meetbot:", timeout: float = 1.0,
+                 credential_provider: Any = None) -> None:
+        """`credential_provider`: redis-py's, for a password that changes (Entra ID tokens)."""
         # Imported here: the redis client costs ~6 MB of RSS that a single instance never uses.
         from redis import exceptions as redis_errors
         from redis.asyncio import Redis
@@ -220,7 +222,8 @@ class RedisStore:
         self._unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         self._prefix = prefix
         self._redis = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                     retry=Retry(NoBackoff(), 0))
+                                     retry=Retry(NoBackoff(), 0),
+                                     credential_provider=credential_provider)
         self._cas = self._redis.register_script(_CAS)
         self._cad = self._redis.register_script(_CAD)
 
@@ -235,7 +238,9 @@ class RedisStore:
             raise StorageUnavailable(f"redis {op}: {err}") from err
 
     async def get(self, key: str) -> bytes | None:
-        call = partial(self._redis.get, self._prefix + key)
+        # The client is made without decode_responses: GET answers bytes.
+        call = cast(Callable[[], Awaitable[bytes | None]],
+                    partial(self._redis.get, self._prefix + key))
         return await self._call("get", call, call)
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
@@ -361,11 +366,26 @@ class EncryptedStore:
         await self._inner.close()
 
 
+def entra_credentials(identity_client_id: str) -> Any:
+    """Redis credentials from Microsoft Entra ID: the user-assigned managed identity's token
+    for Azure Cache for Redis / Azure Managed Redis (resource https://redis.azure.com), its
+    object id as the user name, renewed before it expires and re-sent on open connections
+    (redis-entraid, "Use Microsoft Entra ID for cache authentication")."""
+    from redis_entraid.cred_provider import create_from_managed_identity
+    from redis_entraid.identity_provider import ManagedIdentityIdType, ManagedIdentityType
+
+    return create_from_managed_identity(
+        identity_type=ManagedIdentityType.USER_ASSIGNED, resource="https://redis.azure.com",
+        id_type=ManagedIdentityIdType.CLIENT_ID, id_value=identity_client_id)
+
+
 def open_store(redis_url: str | None, *, encryption_keys: Sequence[str] | None,
-               prefix: str = "meetbot:") -> KeyValueStore:
+               prefix: str = "meetbot:", credential_provider: Any = None) -> KeyValueStore:
     """The store configuration asks for: Redis when `redis_url` is set, else this process's
     memory; sealed (`SEALED_PREFIXES`) whenever keys are given. Build once at startup."""
-    store: KeyValueStore = RedisStore(redis_url, prefix=prefix) if redis_url else MemoryStore()
+    store: KeyValueStore = (RedisStore(redis_url, prefix=prefix,
+                                       credential_provider=credential_provider)
+                            if redis_url else MemoryStore())
     if encryption_keys:
         store = EncryptedStore(store, SecretBox(encryption_keys))
     return store

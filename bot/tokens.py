@@ -3,8 +3,17 @@
 - the bot's own token for the Bot Connector (client credentials, channel scope);
 - a Graph token for a user, delegated: Teams SSO token -> MSAL on-behalf-of -> per-user MSAL
   cache (kept in the state store, encrypted there) -> silent acquisition/refresh afterwards;
+- a separate calendar token for the same user (`Calendars.ReadWrite`, never asked for together
+  with the meetings scope, so a tenant that has not granted it still gets meetings);
 - a Graph token for the app (app-only mode: client credentials + application access policy);
 - demo mode: tokens minted by the embedded local cloud.
+
+The bot proves who it is with one credential (bot/credentials.py): a client secret, a
+certificate (MSAL signs the client assertion), a federated credential (MSAL's client assertion is
+the managed identity's token for api://AzureADTokenExchange), or, with
+MicrosoftAppType=UserAssignedMSI, the managed identity itself: MSAL's ManagedIdentityClient asks
+the host's identity endpoint (App Service: IDENTITY_ENDPOINT / IDENTITY_HEADER) for the
+Connector's and Graph's tokens by resource, and there is no on-behalf-of.
 
 MSAL is synchronous (it uses `requests`): every MSAL call runs in a worker thread, and a hot
 in-process cache of still-valid access tokens means a normal turn makes no MSAL call at all.
@@ -21,7 +30,9 @@ ends in TokenServiceUnavailable. `healthy()` says whether the pools are keeping 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -30,11 +41,13 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import jwt
 
+from .credentials import TOKEN_EXCHANGE_AUDIENCE, BotCredential, CredentialKind
 from .errors import (
+    CalendarPermissionMissing,
     ConsentRequired,
     PersonalAccountNotSupported,
     SignInRequired,
@@ -42,7 +55,7 @@ from .errors import (
     TokenExchangeFailed,
     TokenServiceUnavailable,
 )
-from .state import KeyedLocks
+from .state import KeyedLocks, KeyValueStore
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +82,10 @@ class TokenBroker(Protocol):
     async def graph_token(self, user: UserKey) -> str:
         """A Graph token for this user's request; raises SignInRequired when there is none."""
 
+    async def calendar_token(self, user: UserKey) -> str:
+        """A Graph token for this user's calendar (`Calendars.ReadWrite`); raises
+        CalendarPermissionMissing when the tenant has not granted it (never a consent prompt)."""
+
     async def exchange(self, user: UserKey, sso_token: str) -> None:
         """Teams SSO token -> Graph token (on-behalf-of), remembered for later turns."""
 
@@ -84,7 +101,8 @@ class TokenBroker(Protocol):
 class _HotCache:
     """Still-valid access tokens by key, bounded so memory stays flat with many users."""
 
-    def __init__(self, size: int = 10_000, on_lookup=None) -> None:
+    def __init__(self, size: int = 10_000,
+                 on_lookup: Callable[[bool], None] | None = None) -> None:
         self._items: OrderedDict[Any, tuple[str, float]] = OrderedDict()
         self._size = size
         self._on_lookup = on_lookup or (lambda hit: None)
@@ -110,7 +128,7 @@ class _HotCache:
         self._items.pop(key, None)
 
 
-def classify_msal_error(result: dict, *, admin_consent_url: str | None) -> Exception:
+def classify_msal_error(result: dict[str, Any], *, admin_consent_url: str | None) -> Exception:
     """MSAL returns error dicts instead of raising. Classify by error_codes/suberror (the
     `error` field varies for consent), never by message text."""
     codes = set(result.get("error_codes") or ())
@@ -122,13 +140,14 @@ def classify_msal_error(result: dict, *, admin_consent_url: str | None) -> Excep
     return TokenExchangeFailed(f"{result.get('error')}: codes {sorted(codes)}")
 
 
-def _timeout_session(timeout: float, ca_file: str | None):
+def _timeout_session(timeout: float, ca_file: str | None) -> Any:
     """A requests.Session whose every request has `timeout` (connect and read) unless the
     caller names one: requests has no session-wide timeout, and MSAL passes none."""
     import requests
 
     class TimeoutSession(requests.Session):
-        def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        def request(self, method: str, url: str,  # type: ignore[override]
+                    **kwargs: Any) -> requests.Response:
             if kwargs.get("timeout") is None:
                 kwargs["timeout"] = timeout
             return super().request(method, url, **kwargs)
@@ -196,40 +215,55 @@ class _WorkerPool:
 class MsalBroker:
     """Tokens from Entra ID through MSAL (real tenant, sovereign cloud or the local simulator)."""
 
-    def __init__(self, *, app_id: str, secret: str, authority_host: str, app_tenant: str,
-                 graph_resource: str, store, app_only: bool, channel_login_url: str | None = None,
-                 channel_scope: str | None = None, anonymous_channel: bool = False,
-                 ca_file: str | None = None, on_cache_lookup=None,
+    def __init__(self, *, app_id: str, credential: BotCredential, authority_host: str,
+                 app_tenant: str,
+                 graph_resource: str, store: KeyValueStore, app_only: bool,
+                 channel_login_url: str | None = None, channel_scope: str | None = None,
+                 ca_file: str | None = None,
+                 on_cache_lookup: Callable[[bool], None] | None = None,
                  sso_resource: str | None = None, timeout: float = 5.0,
-                 workers: int = 8) -> None:
+                 workers: int = 8,
+                 span: Callable[[str], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> None:
         """`sso_resource` is the Application ID URI Teams SSO tokens are issued for
         (default `api://botid-{app_id}`); `timeout` bounds each Entra ID request and each wait
-        for a token; `workers` is the size of the Graph-token thread pool."""
+        for a token; `workers` is the size of the Graph-token thread pool; `span` makes a trace
+        span around each token request that leaves the process (bot/telemetry.py)."""
         import msal  # imported here: demo mode never needs it
         import requests
 
         self.app_only = app_only
         self._msal = msal
         self._app_id = app_id
-        self._secret = secret
+        self._credential = credential
         self._authority_host = authority_host.rstrip("/")
         self._app_tenant = app_tenant or "organizations"
         self._graph_scopes = [f"{graph_resource}/OnlineMeetings.ReadWrite"]
+        # Its own request, never combined with the meetings scope: a tenant that has not granted
+        # Calendars.ReadWrite would otherwise lose meetings too (AADSTS65001 names the request).
+        self._calendar_scopes = [f"{graph_resource}/Calendars.ReadWrite"]
         self._graph_app_scopes = [f"{graph_resource}/.default"]
         self._channel_login_url = channel_login_url or f"{self._authority_host}/botframework.com"
         self._channel_scopes = [channel_scope or "https://api.botframework.com/.default"]
-        self._anonymous_channel = anonymous_channel
         # Entra ID accepts an on-behalf-of assertion addressed to the app's Application ID URI
         # or to its client id (v2 tokens carry the latter).
         self._sso_audiences = frozenset({sso_resource or f"api://botid-{app_id}", app_id})
         self._store = store
         self._timeout = timeout
+        self._span = span or (lambda name: contextlib.nullcontext())
         self._http = _timeout_session(timeout, ca_file)
-        self._http_cache: dict = {}  # MSAL caches authority discovery here across clients
+        self._http_cache: dict[str, Any] = {}  # MSAL caches authority discovery here
         self._apps: dict[str, Any] = {}  # one confidential client per authority (tenant)
         self._hot = _HotCache(on_lookup=on_cache_lookup)
         self._locks = KeyedLocks()  # one MSAL round trip per user (or app token) at a time
-        unavailable = (requests.RequestException,)
+        # The managed identity's client (federated credential, or the identity as the bot); it
+        # caches its tokens until five minutes before they expire.
+        self._identity = msal.ManagedIdentityClient(
+            msal.UserAssignedManagedIdentity(client_id=credential.identity_client_id),
+            http_client=self._http) if credential.uses_managed_identity else None
+        self._client_credential = self._msal_credential(credential)
+        # An identity endpoint that answers something other than JSON is as good as down.
+        unavailable = (requests.RequestException, json.JSONDecodeError)
         self._bot_pool = _WorkerPool("msal-bot", 1, timeout, unavailable)
         self._graph_pool = _WorkerPool("msal-graph", workers, timeout, unavailable)
 
@@ -250,34 +284,58 @@ class MsalBroker:
                 f"{what}: no token within {self._timeout:g}s") from None
 
     # --- MSAL plumbing ---------------------------------------------------------------------
-    def _client(self, authority: str, cache=None):
+    def _msal_credential(self, credential: BotCredential) -> Any:
+        """What ConfidentialClientApplication takes as `client_credential`."""
+        if credential.kind is CredentialKind.CERTIFICATE and credential.certificate is not None:
+            return credential.certificate.msal_credential()
+        if credential.kind is CredentialKind.FEDERATED:
+            # MSAL calls this for every token request (in the worker thread); the managed
+            # identity client answers from its cache.
+            return {"client_assertion": self._identity_assertion}
+        return credential.secret  # a client secret (None of use with a managed identity)
+
+    def _identity_assertion(self) -> str:
+        """The managed identity's token for Entra ID's token exchange: the client assertion
+        of an app that trusts the identity ("Configure an application to trust a managed
+        identity")."""
+        assert self._identity is not None
+        result = self._identity.acquire_token_for_client(resource=TOKEN_EXCHANGE_AUDIENCE)
+        if "access_token" not in result:
+            raise TokenExchangeFailed(f"managed identity for the federated credential: "
+                                      f"{result.get('error')}")
+        return str(result["access_token"])
+
+    def _client(self, authority: str, cache: Any = None) -> Any:
         """A confidential client. Per-user clients carry that user's token cache; the
         http_cache shared by all means authority discovery happens once per process."""
         return self._msal.ConfidentialClientApplication(
-            self._app_id, client_credential=self._secret, authority=authority,
+            self._app_id, client_credential=self._client_credential, authority=authority,
             token_cache=cache, http_client=self._http, http_cache=self._http_cache,
             instance_discovery=False if not self._authority_host.endswith(
                 "login.microsoftonline.com") else None)
 
-    def _for_client(self, authority: str, scopes: list[str]) -> dict:
+    def _for_client(self, authority: str, scopes: list[str]) -> dict[str, Any]:
         """Client credentials (worker thread: building a client fetches the authority's
-        metadata). MSAL serves repeats from its cache until the token nears expiry."""
+        metadata). MSAL serves repeats from its cache until the token nears expiry. The
+        managed identity as the bot asks its identity endpoint by resource, in its own tenant."""
+        if self._credential.kind is CredentialKind.MANAGED_IDENTITY:
+            assert self._identity is not None
+            return cast(dict[str, Any], self._identity.acquire_token_for_client(
+                resource=scopes[0].removesuffix("/.default")))
         app = self._apps.get(authority)
         if app is None:
             app = self._apps.setdefault(authority, self._client(authority))
-        return app.acquire_token_for_client(scopes)
+        return cast(dict[str, Any], app.acquire_token_for_client(scopes))
 
     def admin_consent_url(self, tenant: str) -> str:
         return f"{self._authority_host}/{tenant}/adminconsent?client_id={self._app_id}"
 
     # --- the bot's own token ------------------------------------------------------------
     async def bot_token(self) -> str | None:
-        if self._anonymous_channel:
-            return None
         return await self._client_credentials(("channel",), self._channel_login_url,
                                               self._channel_scopes, self._bot_pool)
 
-    async def _client_credentials(self, key: tuple, authority: str, scopes: list[str],
+    async def _client_credentials(self, key: tuple[str, ...], authority: str, scopes: list[str],
                                   pool: _WorkerPool) -> str:
         """An app token from the hot cache, or one MSAL call at a time per key."""
         token = self._hot.get(key)
@@ -288,12 +346,14 @@ class MsalBroker:
             token = self._hot.get(key)
             if token:
                 return token
-            result = await pool.run("client credentials", self._for_client, authority, scopes)
+            with self._span(f"token: client credentials ({key[0]})"):
+                result = await pool.run("client credentials", self._for_client, authority,
+                                        scopes)
             if "access_token" not in result:
                 raise classify_msal_error(result, admin_consent_url=self.admin_consent_url(
                     key[-1] if key[0] == "app" else self._app_tenant))
             self._hot.put(key, result["access_token"], result.get("expires_in", 3600))
-            return result["access_token"]
+            return str(result["access_token"])
 
     # --- Graph tokens ---------------------------------------------------------------------
     async def graph_token(self, user: UserKey) -> str:
@@ -314,26 +374,75 @@ class MsalBroker:
                 raise SignInRequired("no token cache for user")
             cache = self._msal.SerializableTokenCache()
             cache.deserialize(blob.decode())
-            result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
+            with self._span("token: silent refresh"):
+                result = await self._graph_pool.run("silent refresh", self._silent, user, cache)
             if not result or "access_token" not in result:
                 raise SignInRequired("silent acquisition failed")
             if cache.has_state_changed:
                 await self._store.set(user.storage_key, cache.serialize().encode(), ttl=90 * 86400)
             self._hot.put(user, result["access_token"], result.get("expires_in", 3600))
-            return result["access_token"]
+            return str(result["access_token"])
 
-    def _on_behalf_of(self, user: UserKey, cache, sso_token: str) -> dict:
+    async def calendar_token(self, user: UserKey) -> str:
+        """App-only: the same `.default` token (whether it carries the Calendars.ReadWrite role
+        shows as Graph's 403). Delegated: the on-behalf-of grant's refresh token, asked for
+        Calendars.ReadWrite alone: the *On-Behalf-Of flow* page lets the middle tier use the
+        refresh token it got for further tokens, and MSAL keeps that token when a refresh is
+        refused ("the RT could still be useful for other ... scope"), so a refusal here never
+        costs the meetings token. Consent refused (AADSTS65001 and the like) is
+        CalendarPermissionMissing; no sign-in card, no consent prompt."""
+        if user.tenant_id == CONSUMER_TENANT:
+            raise PersonalAccountNotSupported("consumer tenant")
+        if self.app_only:
+            return await self._app_graph_token(user.tenant_id)
+        key = ("calendar", user)
+        token = self._hot.get(key)
+        if token:
+            return token
+        async with self._bounded("calendar token"), self._locks.hold(user.storage_key):
+            token = self._hot.get(key)
+            if token:
+                return token
+            blob = await self._store.get(user.storage_key)
+            if blob is None:
+                raise SignInRequired("no token cache for user")
+            cache = self._msal.SerializableTokenCache()
+            cache.deserialize(blob.decode())
+            result = await self._graph_pool.run("calendar token", self._silent, user, cache,
+                                                self._calendar_scopes)
+            if not result:
+                raise SignInRequired("no refresh token for the calendar")
+            if "access_token" not in result:
+                err = classify_msal_error(result, admin_consent_url=None)
+                if isinstance(err, ConsentRequired):
+                    raise CalendarPermissionMissing(f"calendar token refused: {err.detail}")
+                raise err
+            if cache.has_state_changed:
+                await self._store.set(user.storage_key, cache.serialize().encode(), ttl=90 * 86400)
+            calendar: str = result["access_token"]
+            self._hot.put(key, calendar, result.get("expires_in", 3600))
+            return calendar
+
+    def _on_behalf_of(self, user: UserKey, cache: Any, sso_token: str) -> dict[str, Any]:
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
-        return app.acquire_token_on_behalf_of(sso_token, self._graph_scopes)
+        return cast(dict[str, Any], app.acquire_token_on_behalf_of(sso_token, self._graph_scopes))
 
-    def _silent(self, user: UserKey, cache) -> dict | None:
+    def _silent(self, user: UserKey, cache: Any,
+                scopes: list[str] | None = None) -> dict[str, Any] | None:
+        """A token from the user's cache: None when there is no account or refresh token;
+        for `scopes` other than the meetings scope, Entra's refusal as MSAL's error dict."""
         app = self._client(f"{self._authority_host}/{user.tenant_id}", cache)
         accounts = [a for a in app.get_accounts()
                     if a.get("local_account_id") == user.aad_object_id
                     or a.get("home_account_id", "").startswith(user.aad_object_id)]
         if not accounts:
             return None
-        return app.acquire_token_silent(self._graph_scopes, account=accounts[0])
+        if scopes is None:
+            found: dict[str, Any] | None = app.acquire_token_silent(self._graph_scopes,
+                                                                    account=accounts[0])
+        else:
+            found = app.acquire_token_silent_with_error(scopes, account=accounts[0])
+        return found
 
     async def _app_graph_token(self, tenant: str) -> str:
         return await self._client_credentials(("app", tenant),
@@ -365,8 +474,9 @@ class MsalBroker:
         async with self._bounded("on-behalf-of"), \
                 self._locks.hold(user.storage_key):  # concurrent invokes: one exchange
             cache = self._msal.SerializableTokenCache()
-            result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user, cache,
-                                                sso_token)
+            with self._span("token: on-behalf-of"):
+                result = await self._graph_pool.run("on-behalf-of", self._on_behalf_of, user,
+                                                    cache, sso_token)
             if "access_token" not in result:
                 raise classify_msal_error(
                     result, admin_consent_url=self.admin_consent_url(user.tenant_id))
@@ -375,6 +485,7 @@ class MsalBroker:
 
     async def sign_out(self, user: UserKey) -> None:
         self._hot.drop(user)
+        self._hot.drop(("calendar", user))
         await self._store.delete(user.storage_key)
 
 
@@ -384,11 +495,32 @@ class LocalBroker:
 
     app_only = False
 
-    def __init__(self, issuer, *, audience: str = "https://graph.microsoft.com",
-                 on_cache_lookup=None) -> None:
+    def __init__(self, issuer: Any, *, audience: str = "https://graph.microsoft.com",
+                 on_cache_lookup: Callable[[bool], None] | None = None) -> None:
         self._issuer = issuer
         self._audience = audience
         self._hot = _HotCache(on_lookup=on_cache_lookup)
+        self._no_calendar: set[str] = set()
+
+    def withhold_calendar(self, tenant_id: str) -> None:
+        """This demo tenant has not granted Calendars.ReadWrite: its calendar token is refused
+        as Entra ID refuses it (so demo mode and the tests show both paths)."""
+        self._no_calendar.add(tenant_id.lower())
+
+    def grant_calendar(self, tenant_id: str) -> None:
+        self._no_calendar.discard(tenant_id.lower())
+
+    async def calendar_token(self, user: UserKey) -> str:
+        if user.tenant_id.lower() in self._no_calendar:
+            raise CalendarPermissionMissing("demo tenant without Calendars.ReadWrite")
+        key = ("calendar", user)
+        token = self._hot.get(key)
+        if token is None:
+            token = self._issuer.issue({
+                "aud": self._audience, "tid": user.tenant_id, "oid": user.aad_object_id,
+                "scp": "Calendars.ReadWrite", "name": "Demo user"})
+            self._hot.put(key, token, 3600)
+        return token
 
     async def graph_token(self, user: UserKey) -> str:
         token = self._hot.get(user)
@@ -404,6 +536,7 @@ class LocalBroker:
 
     async def sign_out(self, user: UserKey) -> None:
         self._hot.drop(user)
+        self._hot.drop(("calendar", user))
 
     async def bot_token(self) -> str | None:
         return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
+from bot.i18n import ENGLISH, N_, Translator
 from bot.models import UserTime
 
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_RELATIVE = {-1: "Yesterday", 0: "Today", 1: "Tomorrow"}
+# Day words, relative to the user's today; other days are dates.
+_RELATIVE = {-1: N_("Yesterday"), 0: N_("Today"), 1: N_("Tomorrow")}
 # A start further ahead than this was not "now": the card spells out its date.
 _LATER = timedelta(minutes=1)
 _IN_DAYS = 14  # "In 9 days, …" up to here; later dates speak for themselves
@@ -26,47 +26,53 @@ def md(text: str) -> str:
     return _MD_BLOCK_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", text, 1)
 
 
-def _day(day: date, today: date) -> str:
+def _day(day: date, today: date, tr: Translator) -> str:
     label = _RELATIVE.get((day - today).days)
     if label:
-        return label
-    text = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
-    return text if day.year == today.year else f"{text} {day.year}"
+        return tr.gettext(label)
+    return tr.day(day, year=day.year != today.year)
 
 
-def _dated(day: date, today: date) -> str:
+def _dated(day: date, today: date, tr: Translator) -> str:
     """"Tomorrow, Tue 1 Dec", "In 9 days, Wed 10 Dec", "Mon 4 Jan 2027"."""
-    dated = f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]}"
-    if day.year != today.year:
-        dated += f" {day.year}"
+    _ = tr.gettext
+    dated = tr.day(day, year=day.year != today.year)
     ahead = (day - today).days
-    relative = _RELATIVE.get(ahead) or (f"In {ahead} days" if 1 < ahead < _IN_DAYS else None)
-    return f"{relative}, {dated}" if relative else dated
+    if ahead in _RELATIVE:
+        relative = _(_RELATIVE[ahead])
+    elif 1 < ahead < _IN_DAYS:
+        relative = tr.ngettext("In {n} day", "In {n} days", ahead).format(n=ahead)
+    else:
+        return dated
+    return _("{day}, {date}").format(day=relative, date=dated)
 
 
-def _hm(moment: datetime) -> str:
-    return f"{moment.hour:02d}:{moment.minute:02d}"
-
-
-def when(start: datetime, end: datetime, user_time: UserTime, now: datetime) -> str:
+def when(start: datetime, end: datetime, user_time: UserTime, now: datetime,
+         tr: Translator = ENGLISH) -> str:
     """"Today 14:30–15:00 (Europe/Berlin)" for a meeting under way. A later start also gives
     its date, relative first, so a misread day shows at a glance: "Tomorrow, Tue 1 Dec,
-    09:30–10:30 (Europe/Berlin)". The end gets its own day when it falls on another."""
+    09:30–10:30 (Europe/Berlin)". The end gets its own day when it falls on another. Words in
+    `tr`'s language, dates and times in its locale's formats (CLDR)."""
+    _ = tr.gettext
     tz = user_time.tz
     later = start - now > _LATER
     start, end = start.astimezone(tz), end.astimezone(tz)
     today = now.astimezone(tz).date()
-    if later:
-        text = f"{_dated(start.date(), today)}, {_hm(start)}"
-    else:
-        text = f"{_day(start.date(), today)} {_hm(start)}"
     if end.date() == start.date():
-        text += f"–{_hm(end)}"
+        times, last = tr.time_range(start, end), ""
     else:
-        text += f" – {_day(end.date(), today)} {_hm(end)}"
+        times = tr.time(start)
+        last = " – " + _("{day} {time}").format(day=_day(end.date(), today, tr),
+                                                time=tr.time(end))
+    if later:
+        text = _("{date}, {time}").format(date=_dated(start.date(), today, tr), time=times)
+    else:
+        text = _("{day} {time}").format(day=_day(start.date(), today, tr), time=times)
+    text += last
     if user_time.known:
         return f"{text} ({user_time.name})"
-    return f"{text} (UTC — your time zone wasn't shared)"
+    unknown = _("UTC — your time zone wasn't shared")
+    return f"{text} ({unknown})"
 
 
 def group3(digits: str) -> str:

@@ -4,9 +4,14 @@
 // identity, and the Azure Bot module. Not compiled or deployed in this repository's CI: there is
 // no Bicep CLI or Azure here (tests/test_deploy.py only parses it and checks its settings).
 //
-// The bot's client secret never appears in an app setting: it is stored in Key Vault and the
-// setting is a Key Vault reference resolved with the user-assigned identity
-// ("Use Key Vault references as app settings in Azure App Service").
+// No secret in the web app: the bot signs in as its Entra app with a federated identity
+// credential that trusts the user-assigned identity (MicrosoftAppClientId; m365agents.yml adds
+// the credential to the app after this deployment), the pattern of "Provision agent resources
+// in Azure Bot Service using federated credentials". The Toolkit's templates make the identity
+// the bot itself (MicrosoftAppType=UserAssignedMSI); MeetBot cannot, because Teams SSO and
+// on-behalf-of need an app registration (README "Identity choices"). The client secret remains
+// only in the Azure Bot's OAuth connection setting, whose "Azure Active Directory v2" provider
+// requires one; MeetBot never uses it.
 
 @maxLength(20)
 @minLength(4)
@@ -20,7 +25,7 @@ param botAadAppClientId string
 param botAadAppTenantId string
 
 @secure()
-@description('The Entra app\'s client secret (aadApp/create: SECRET_BOT_PASSWORD)')
+@description('The Entra app\'s client secret, for the Azure Bot\'s OAuth connection setting only (aadApp/create: SECRET_BOT_PASSWORD)')
 param botAadAppClientSecret string
 
 @maxLength(42)
@@ -41,47 +46,12 @@ param allowedTenants string = botAadAppTenantId
 param serverfarmsName string = resourceBaseName
 param webAppName string = resourceBaseName
 param identityName string = resourceBaseName
-param keyVaultName string = '${resourceBaseName}kv'
 param location string = resourceGroup().location
 
-var keyVaultSecretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6' // built-in role "Key Vault Secrets User"
-
+// The web app's identity; the bot's Entra app trusts it (federated identity credential).
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   location: location
   name: identityName
-}
-
-resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  name: keyVaultName
-  location: location
-  properties: {
-    tenantId: subscription().tenantId
-    sku: {
-      family: 'A'
-      name: 'standard'
-    }
-    enableRbacAuthorization: true
-    enableSoftDelete: true
-  }
-}
-
-resource botPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: keyVault
-  name: 'MicrosoftAppPassword'
-  properties: {
-    value: botAadAppClientSecret
-  }
-}
-
-// The web app's identity may read secrets of this vault, nothing else.
-resource identityReadsSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: keyVault
-  name: guid(keyVault.id, identity.id, keyVaultSecretsUserRoleId)
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUserRoleId)
-    principalId: identity.properties.principalId
-    principalType: 'ServicePrincipal'
-  }
 }
 
 // Compute resources for your Web App
@@ -111,7 +81,6 @@ resource webApp 'Microsoft.Web/sites@2022-09-01' = {
   properties: {
     serverFarmId: serverfarm.id
     httpsOnly: true
-    keyVaultReferenceIdentity: identity.id
     siteConfig: {
       alwaysOn: true
       // The startup command: the gunicorn form of app.py (README "App Service settings").
@@ -138,7 +107,9 @@ resource webAppSettings 'Microsoft.Web/sites/config@2022-09-01' = {
     CUSTOM_REQUIREMENTSTXT_PATH: 'requirements.lock'
     PORT: '8000'
     MicrosoftAppId: botAadAppClientId
-    MicrosoftAppPassword: '@Microsoft.KeyVault(SecretUri=${botPasswordSecret.properties.secretUri})'
+    // The managed identity whose token is the app's client assertion (no secret); App Service
+    // gives the app IDENTITY_ENDPOINT and IDENTITY_HEADER to ask for it.
+    MicrosoftAppClientId: identity.properties.clientId
     MicrosoftAppType: 'SingleTenant'
     MicrosoftAppTenantId: botAadAppTenantId
     GRAPH_AUTH_MODE: 'delegated'
@@ -146,9 +117,6 @@ resource webAppSettings 'Microsoft.Web/sites/config@2022-09-01' = {
     SSO_CONNECTION_NAME: oauthConnectionName
     ALLOWED_TENANTS: allowedTenants
   }
-  dependsOn: [
-    identityReadsSecrets
-  ]
 }
 
 // Register your web service as a bot with the Bot Framework
@@ -170,3 +138,5 @@ output BOT_AZURE_APP_SERVICE_RESOURCE_ID string = webApp.id
 output BOT_DOMAIN string = webApp.properties.defaultHostName
 output BOT_ENDPOINT string = 'https://${webApp.properties.defaultHostName}'
 output SSO_CONNECTION_NAME string = oauthConnectionName
+// For the federated identity credential m365agents.yml adds to the Entra app.
+output BOT_IDENTITY_PRINCIPAL_ID string = identity.properties.principalId

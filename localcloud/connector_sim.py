@@ -24,7 +24,8 @@ quotes path arguments); aiohttp matches the decoded path, so they route as one s
 Faults ("Optimize your bot with rate limiting in Teams": the Connector answers 429 to any call,
 and 412/502/504 happen too) are scripted per call with `ConnectorSim.fail`: the next N matching
 calls get a status (an ErrorResponse, with `Retry-After` when given), a delay, or a connection
-reset, before the call is carried out or, with `after_commit`, after it.
+reset, before the call is carried out or, with `after_commit`, after it. `ConnectorSim.draw`, when
+set, is asked for a fault on every other call (seeded random runs).
 """
 from __future__ import annotations
 
@@ -110,6 +111,9 @@ class ConnectorSim:
         self.in_flight: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
         self.faults: list[ConnectorFault] = []
+        # Asked for every call no scripted fault matched (a seeded random run): (method, path,
+        # activity) -> a fault or None.
+        self.draw: Callable[[str, str, Any], ConnectorFault | None] | None = None
         self.faulted: list[tuple[str, str, int | str]] = []  # (method, path, status | "reset")
         self._seen: weakref.WeakSet = weakref.WeakSet()
         self._changed = asyncio.Event()
@@ -142,7 +146,7 @@ class ConnectorSim:
         for i, fault in enumerate(self.faults):
             if fault.matches(method, path, activity):
                 return self.faults.pop(i)
-        return None
+        return self.draw(method, path, activity) if self.draw is not None else None
 
     # --- inspection ----------------------------------------------------------------------------
     def activities(self, conversation_id: str | None = None) -> list[dict[str, Any]]:
@@ -202,6 +206,7 @@ class ConnectorSim:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme != "Bearer" or not token:
             return False
+        assert self.issuer is not None  # only an authenticated simulator checks tokens
         try:
             claims = self.issuer.verify(token, audience=BOT_FRAMEWORK_AUDIENCE)
         except jwt.InvalidTokenError:
@@ -273,7 +278,7 @@ async def _auth_middleware(request: web.Request, handler) -> web.StreamResponse:
         return web.json_response({"message": "Authorization has been denied for this request."},
                                  status=401, headers={"WWW-Authenticate": "Bearer"})
     fault = None
-    if sim.faults:
+    if sim.faults or sim.draw is not None:
         activity = None
         if request.can_read_body:
             try:

@@ -9,6 +9,14 @@ Contracts (Microsoft documentation; see also docs/graph-contract.md §8 of the s
 - error body `{error, error_description "AADSTSnnn: …", error_codes, timestamp, trace_id,
   correlation_id, [suberror], [claims]}` ("Microsoft Entra authentication and authorization
   error codes"); 400 for grant errors, 401 for client authentication errors;
+- client authentication by a secret, or by a client assertion ("Microsoft identity platform
+  application authentication certificate credentials": `client_assertion_type=urn:ietf:params:
+  oauth:client-assertion-type:jwt-bearer`, a JWT with iss = sub = client id, aud = the token
+  endpoint, jti, exp, nbf, signed RS256 with `x5t` (SHA-1) or PS256 with `x5t#S256` by a
+  certificate registered on the app), or one whose assertion is a token from a trusted issuer
+  matching a federated identity credential's issuer, subject and audience ("Workload identity
+  federation", "Configure an application to trust a managed identity"); AADSTS700027,
+  700024, 700213 and 700016 as Entra answers them;
 - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /{tenant}/discovery/v2.0/keys`,
   `GET /common/discovery/instance` (MSAL's instance discovery, used when MSAL is given
   `instance_discovery="https://…/common/discovery/instance"`; with `instance_discovery=False`
@@ -62,6 +70,8 @@ CHANNEL_ISSUER = "https://api.botframework.com"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 TEAMS_CLIENT_ID = "1fec8e78-bce4-4aaf-ab1b-5451cc387264"  # Teams desktop/mobile (pre-authorised)
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 # Channel ids the simulated Bot Framework keys are endorsed for (botbuilder checks the
 # activity's channelId against them).
@@ -96,6 +106,15 @@ class EntraError(Exception):
         return body
 
 
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential on an app: tokens from `issuer` for `subject` with
+    `audience` authenticate the app (a managed identity: its tenant's issuer, its object id)."""
+    issuer: str
+    subject: str
+    audience: str = TOKEN_EXCHANGE_AUDIENCE
+
+
 @dataclass
 class _RefreshGrant:
     client_id: str
@@ -107,7 +126,9 @@ class EntraSim:
     """State of one simulated Entra ID; scriptable from tests."""
 
     issuer: LocalIssuer = field(repr=False)
-    clients: dict[str, str] = field(repr=False)  # client_id -> secret
+    clients: dict[str, str] = field(repr=False)  # client_id -> secret ("" = none)
+    certificates: dict[str, list[Any]] = field(default_factory=dict)  # client_id -> x509 certs
+    federated: dict[str, list[FederatedCredential]] = field(default_factory=dict)
     app_id_uris: dict[str, set[str]] = field(default_factory=dict)
     app_tenant: str = "11111111-1111-4111-8111-111111111111"  # tid of app tokens on /common
     delegated_scopes: tuple[str, ...] = ("OnlineMeetings.ReadWrite",)  # what ".default" grants
@@ -159,6 +180,23 @@ class EntraSim:
 
     def clear_interaction(self, user_oid: str) -> None:
         self._interaction_required.pop(user_oid, None)
+
+    def register_certificate(self, client_id: str, certificate_pem: str | bytes) -> str:
+        """Certificates & secrets > Upload certificate: the app may now sign client assertions
+        with the matching key. Returns the SHA-1 thumbprint the portal shows."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
+        data = certificate_pem.encode() if isinstance(certificate_pem, str) else certificate_pem
+        cert = x509.load_pem_x509_certificate(data)
+        self.clients.setdefault(client_id, "")
+        self.certificates.setdefault(client_id, []).append(cert)
+        return cert.fingerprint(hashes.SHA1()).hex().upper()
+
+    def add_federated_credential(self, client_id: str, credential: FederatedCredential) -> None:
+        """Certificates & secrets > Federated credentials > Add credential."""
+        self.clients.setdefault(client_id, "")
+        self.federated.setdefault(client_id, []).append(credential)
 
     def audiences_for(self, client_id: str) -> list[str]:
         """The app's identifiers an OBO assertion may be addressed to."""
@@ -216,35 +254,115 @@ class EntraSim:
         }
 
     # --- the token endpoint -------------------------------------------------------------------
-    def token(self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None
-              ) -> dict[str, Any]:
+    def token(self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None,
+              endpoint: str = "") -> dict[str, Any]:
+        """`endpoint`: this token endpoint's URL, the audience client assertions must name."""
         grant = grant_kind(form)
         self.calls[grant] += 1
         client_id = form.get("client_id") or (basic[0] if basic else "")
-        secret = form.get("client_secret") or (basic[1] if basic else "")
+        if grant in ("client_credentials", "on_behalf_of", "refresh_token"):
+            if form.get("client_assertion_type") == CLIENT_ASSERTION_TYPE:
+                self.calls[f"assertion:{self._assertion(tenant, client_id, form, endpoint)}"] += 1
+            else:
+                self._authenticate(tenant, client_id,
+                                   form.get("client_secret") or (basic[1] if basic else ""))
         if grant == "client_credentials":
-            self._authenticate(tenant, client_id, secret)
             return self._client_credentials(tenant, client_id, _scopes(form))
         if grant == "on_behalf_of":
-            self._authenticate(tenant, client_id, secret)
             return self._on_behalf_of(client_id, form)
         if grant == "refresh_token":
-            self._authenticate(tenant, client_id, secret)
             return self._refresh_token(client_id, form)
         raise EntraError(70003, "unsupported_grant_type", "The app requested an unsupported "
                          f"grant type '{form.get('grant_type', '')}'.")
 
     def _authenticate(self, tenant: str, client_id: str, secret: str) -> None:
         if client_id not in self.clients:
-            raise EntraError(700016, "unauthorized_client",
-                             f"Application with identifier '{client_id}' was not found in the "
-                             f"directory '{tenant}'.")
+            raise _unknown_client(client_id, tenant)
         expected = self.clients[client_id].encode()
         if not secret or not secrets.compare_digest(secret.encode(), expected):
             raise EntraError(7000215, "invalid_client",
                              "Invalid client secret provided. Ensure the secret being sent in the "
                              "request is the client secret value, not the client secret ID, for "
                              f"a secret added to app '{client_id}'.", status=401)
+
+    def _assertion(self, tenant: str, client_id: str, form: dict[str, str],
+                   endpoint: str) -> str:
+        """Authenticates the client by its assertion; returns "certificate" or "federated"."""
+        if client_id not in self.clients:
+            raise _unknown_client(client_id, tenant)
+        assertion = form.get("client_assertion", "")
+        try:
+            header = jwt.get_unverified_header(assertion)
+        except jwt.PyJWTError:
+            raise EntraError(50027, "invalid_request", "JWT token is invalid or malformed.",
+                             status=401) from None
+        if "x5t#S256" in header or "x5t" in header:
+            self._check_certificate_assertion(client_id, assertion, header, endpoint)
+            return "certificate"
+        self._check_federated_assertion(client_id, assertion)
+        return "federated"
+
+    def _check_certificate_assertion(self, client_id: str, assertion: str,
+                                     header: dict[str, Any], endpoint: str) -> None:
+        """The "certificate credentials" page: the key named by x5t / x5t#S256 must be a
+        certificate uploaded to the app; iss and sub the client id; aud the token endpoint."""
+        from cryptography.hazmat.primitives import hashes
+
+        sha256 = "x5t#S256" in header
+        named = str(header.get("x5t#S256") or header.get("x5t")).rstrip("=")  # MSAL pads it
+        cert = next((c for c in self.certificates.get(client_id, ())
+                     if _b64u(c.fingerprint(hashes.SHA256() if sha256 else hashes.SHA1()))
+                     == named), None)
+        if cert is None or header.get("alg") not in (("PS256",) if sha256 else ("RS256", "PS256")):
+            raise EntraError(700027, "invalid_client",
+                             "Client assertion contains an invalid signature. [Reason - The key "
+                             "was not found., Thumbprint of key used by client: "
+                             f"'{named}']", status=401)
+        try:
+            claims = jwt.decode(assertion, cert.public_key(), algorithms=[header["alg"]],
+                                audience=[endpoint, endpoint.replace("/v2.0/token", "/token")],
+                                issuer=client_id, leeway=300,
+                                # The page lists nbf too, but MSAL sends none and Entra ID
+                                # accepts that.
+                                options={"require": ["exp", "jti", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise EntraError(700024, "invalid_client",
+                             "Client assertion is not within its valid time range.",
+                             status=401) from None
+        except jwt.InvalidSignatureError:
+            raise EntraError(700027, "invalid_client",
+                             "Client assertion failed signature validation.", status=401) from None
+        except jwt.PyJWTError as err:
+            raise EntraError(50027, "invalid_request",
+                             f"Invalid JWT token. {err}", status=401) from None
+        if claims.get("sub") != client_id:
+            raise EntraError(50027, "invalid_request",
+                             "Invalid JWT token. The sub claim is not the client id.", status=401)
+
+    def _check_federated_assertion(self, client_id: str, assertion: str) -> None:
+        """Workload identity federation: a token from a trusted issuer (here, this cloud's
+        issuer: managed identities' tokens) whose iss, sub and aud match a federated identity
+        credential of the app."""
+        try:
+            claims = self.issuer.verify(assertion, leeway=0)
+        except jwt.ExpiredSignatureError:
+            raise EntraError(700024, "invalid_client",
+                             "Client assertion is not within its valid time range.",
+                             status=401) from None
+        except jwt.PyJWTError:
+            raise EntraError(700027, "invalid_client",
+                             "Client assertion failed signature validation.", status=401) from None
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        for fic in self.federated.get(client_id, ()):
+            if fic.issuer == claims.get("iss") and fic.subject == claims.get("sub") and \
+                    fic.audience in audiences:
+                return
+        raise EntraError(700213, "invalid_client",
+                         "No matching federated identity record found for presented assertion "
+                         f"subject '{claims.get('sub')}'. Check your federated identity credential "
+                         "Subject, Audience and Issuer against the presented assertion.",
+                         status=401)
 
     def _client_credentials(self, tenant: str, client_id: str, scopes: list[str]) -> dict:
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
@@ -320,7 +438,7 @@ class EntraSim:
                      form: dict[str, str]) -> dict[str, Any]:
         tid, oid = user["tid"], user["oid"]
         resource, granted = self._resource_scopes(scopes, tid, client_id)
-        access = {"aud": resource, "tid": tid, "oid": oid, "sub": _sub(oid, client_id),
+        access: dict[str, Any] = {"aud": resource, "tid": tid, "oid": oid, "sub": _sub(oid, client_id),
                   "scp": " ".join(granted), "appid": client_id, "azp": client_id,
                   "appidacr": "1", "idtyp": "user", "ver": "1.0",
                   "uti": secrets.token_urlsafe(16),
@@ -469,7 +587,8 @@ async def _token(request: web.Request) -> web.Response:
     if stall:
         await asyncio.sleep(stall)
     try:
-        return web.json_response(sim.token(tenant, form, _basic_auth(request)))
+        return web.json_response(sim.token(tenant, form, _basic_auth(request),
+                                           f"{_base(request)}/{tenant}/oauth2/v2.0/token"))
     except EntraError as exc:
         return web.json_response(exc.body(), status=exc.status)
 
@@ -503,6 +622,16 @@ def _no_consent(client_id: str) -> EntraError:
                       "The user or administrator has not consented to use the application with ID "
                       f"'{client_id}' named 'MeetBot'. Send an interactive authorization request for "
                       "this user and resource.", suberror="consent_required")
+
+
+def _unknown_client(client_id: str, tenant: str) -> EntraError:
+    return EntraError(700016, "unauthorized_client",
+                      f"Application with identifier '{client_id}' was not found in the "
+                      f"directory '{tenant}'.")
+
+
+def _b64u(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _bad_signature() -> EntraError:

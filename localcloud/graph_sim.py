@@ -84,7 +84,7 @@ def _digits(rng: random.Random, n: int) -> str:
 
 
 def meeting_id(organizer: str, thread_id: str) -> str:
-    """Current opaque form: base64 of `1*{organizerOid}*0**{threadId}` (contract §3)."""
+    """Current opaque form: base64 of `1*{organizerOid}*0**{threadId}` (docs/graph-contract.md §3)."""
     return base64.b64encode(f"1*{organizer}*0**{thread_id}".encode()).decode()
 
 
@@ -451,13 +451,13 @@ class GraphSim:
                 self.events[copy.id] = copy
                 event.copies.append(copy.id)
         for copy_id in event.copies:
-            copy = self.events.get(copy_id)
-            if copy is not None and kind == "update":
-                copy.start, copy.end = event.start, event.end
-                copy.data.update(subject=event.data["subject"], location=event.data["location"])
-            elif copy is not None and kind == "cancel" and (self.users.get(copy.owner, {}).get("upn") or ""
-                                                            ).lower() in {a.lower() for a in to}:
-                copy.data["isCancelled"] = True
+            copied = self.events.get(copy_id)
+            if copied is not None and kind == "update":
+                copied.start, copied.end = event.start, event.end
+                copied.data.update(subject=event.data["subject"], location=event.data["location"])
+            elif copied is not None and kind == "cancel" and (self.users.get(copied.owner, {}).get("upn") or ""
+                                                              ).lower() in {a.lower() for a in to}:
+                copied.data["isCancelled"] = True
 
     def _who(self, user_id: str, principal: Principal | None) -> dict[str, str | None]:
         who = self.users.get(user_id, {})
@@ -742,10 +742,11 @@ class _Handlers:
         self._require(p, {READ_WRITE} if write else {READ_WRITE, READ}, "scope")
         if path_user not in (None, p.user_id):
             raise GraphProblem(403, "Forbidden", "")  # delegated: only for yourself (empty message, I14)
+        assert p.user_id is not None  # a delegated token names its user
         return p, p.user_id
 
     def _app_user(self, p: Principal, user_id: str) -> str:
-        if "@" in user_id:  # a UPN, not an object id (contract §1)
+        if "@" in user_id:  # a UPN, not an object id (docs/graph-contract.md §1)
             raise GraphProblem(404, "NotFound", f"User {user_id} not found.")
         if self.sim.require_policy_for_app_tokens and not self.sim.has_policy(p, user_id):
             raise GraphProblem(403, "Forbidden", POLICY_MISSING)
@@ -775,7 +776,7 @@ class _Handlers:
             raise GraphProblem(400, "BadRequest", "Unable to read JSON request payload.") from None
         if not isinstance(body, dict):
             raise GraphProblem(400, "BadRequest", "The request body must be a JSON object.")
-        if schema == "create" and "externalId" in body:  # contract §2 / I3: only createOrGet takes it
+        if schema == "create" and "externalId" in body:  # docs/graph-contract.md §2 / I3: only createOrGet takes it
             raise GraphProblem(400, "BadRequest", "externalId is not supported on create; use createOrGet.")
         if self.validators is not None:
             error = next(iter(sorted(self.validators[schema].iter_errors(body), key=str)), None)
@@ -786,7 +787,7 @@ class _Handlers:
 
     @staticmethod
     def _times(body: dict[str, Any]) -> tuple[datetime, datetime]:
-        """createOrGet defaults (contract §4): none -> now..+1h, start only -> +1h."""
+        """createOrGet defaults (docs/graph-contract.md §4): none -> now..+1h, start only -> +1h."""
         start_s, end_s = body.get("startDateTime"), body.get("endDateTime")
         if end_s and not start_s:
             raise GraphProblem(400, "BadRequest", "startDateTime is required when endDateTime is given.")
@@ -902,6 +903,7 @@ class _Handlers:
         if not p.permissions & accepted:
             raise GraphProblem(403, "ErrorAccessDenied", ACCESS_DENIED)
         if p.is_app:
+            assert path_user is not None  # app tokens were refused /me above
             if "@" not in path_user:
                 return p, path_user
             owner = self.sim.user_by_upn(path_user)
@@ -910,6 +912,7 @@ class _Handlers:
             return p, owner
         if path_user not in (None, p.user_id) and (path_user or "").lower() != (p.upn or "").lower():
             raise GraphProblem(403, "ErrorAccessDenied", ACCESS_DENIED)
+        assert p.user_id is not None
         return p, p.user_id
 
     def _event(self, request: web.Request, *, write: bool) -> tuple[str, CalEvent]:
@@ -953,6 +956,7 @@ class _Handlers:
                 if key.lower() == "outlook.timezone" and zone(value.strip('"')) is not None:
                     zone_name = value.strip('"')
         tz = zone(zone_name)
+        assert tz is not None  # the zone was checked when the event was stored or above
         body = {"@odata.context": f"{GRAPH}/v1.0/$metadata#users('{owner}')/events/$entity",
                 "@odata.etag": f'W/"{event.data["changeKey"]}"', "id": event.id, **event.data,
                 "start": event_time(event.start, zone_name, tz), "end": event_time(event.end, zone_name, tz)}
@@ -995,7 +999,7 @@ class _Handlers:
 
 
 def _visible(meeting: dict[str, Any], tenant_id: str, user: str, *, write: bool) -> bool:
-    """Organizers may do anything; invited attendees may read (contract §5)."""
+    """Organizers may do anything; invited attendees may read (docs/graph-contract.md §5)."""
     organizer = meeting["participants"]["organizer"]["identity"]["user"]
     if organizer["tenantId"] != tenant_id:
         return False

@@ -64,10 +64,10 @@ class LocalIssuer:
         key = self._keys.get(header.get("kid", ""))
         if key is None:
             raise jwt.InvalidTokenError("unknown signing key")
-        options = {"verify_aud": audience is not None, "verify_iss": issuer is not None}
+        options: Any = {"verify_aud": audience is not None, "verify_iss": issuer is not None}
         return jwt.decode(token, key.public_key(), algorithms=["RS256"], audience=audience,
                           issuer=issuer, leeway=leeway, options=options)
 
     @staticmethod
-    def public_key_from_jwk(jwk: dict[str, Any]):
+    def public_key_from_jwk(jwk: dict[str, Any]) -> Any:
         return RSAAlgorithm.from_jwk(jwk)

@@ -5,8 +5,10 @@
 The manifest is manifest.template.json with its ${{NAME}} placeholders filled from the same
 environment variables the bot reads (MicrosoftAppId, SSO_RESOURCE) plus the package's own
 (BOT_DOMAIN, TEAMS_APP_ID, APP_VERSION, BOT_NAME, DEVELOPER_*); --env-file values override the
-process environment. The zip holds manifest.json and the two icons at its root, and is only
-written when it passes the official manifest JSON schema (manifest/schema/) and Teams' icon rules.
+process environment. The zip holds manifest.json, the two icons and the localization files its
+localizationInfo names (localization/*.json, filled the same way) at its root, and is only
+written when it passes the official manifest and localization JSON schemas (manifest/schema/)
+and Teams' icon rules.
 Prints "<path>: valid", or one "error: ..." line per problem on stderr and exits 1.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ from manifest.make_icons import ACCENT
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "manifest.template.json"
+LOCALIZATION_DIR = HERE / "localization"  # one {languageTag}.json per additional language
 SCHEMA_DIR = HERE / "schema"
 DEFAULT_OUT = HERE / "build" / "app.zip"
 ICON_SIZES = {"color": 192, "outline": 32}  # Teams: full-colour 192x192, outline 32x32
@@ -120,8 +123,8 @@ def manifest_values(env: Mapping[str, str]) -> dict[str, str]:
             "ACCENT_COLOR": ACCENT, **urls}
 
 
-def render(values: Mapping[str, str]) -> dict[str, Any]:
-    """The template with every placeholder replaced (in parsed strings, so no JSON escaping issues)."""
+def render(values: Mapping[str, str], template: Path = TEMPLATE) -> dict[str, Any]:
+    """A template with every placeholder replaced (in parsed strings, so no JSON escaping issues)."""
     missing: set[str] = set()
 
     def fill(node: Any) -> Any:
@@ -137,18 +140,25 @@ def render(values: Mapping[str, str]) -> dict[str, Any]:
             return PLACEHOLDER.sub(value, node)
         return node
 
-    manifest = fill(json.loads(TEMPLATE.read_text("utf-8")))
+    manifest: dict[str, Any] = fill(json.loads(template.read_text("utf-8")))
     if missing:
         raise ManifestError([f"template placeholder ${{{{{key}}}}} has no value" for key in sorted(missing)])
     return manifest
 
 
+def _json(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def build_package(env: Mapping[str, str], out: Path = DEFAULT_OUT) -> Path:
     """Writes the zip to `out` (replacing it) only if it validates; else raises ManifestError."""
-    manifest = render(manifest_values(env))
-    files = {"manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
+    values = manifest_values(env)
+    manifest = render(values)
+    files = {"manifest.json": _json(manifest)}
     for name in manifest["icons"].values():
         files[name] = (HERE / name).read_bytes()
+    for language in manifest.get("localizationInfo", {}).get("additionalLanguages", ()):
+        files[language["file"]] = _json(render(values, LOCALIZATION_DIR / language["file"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(partial, "w") as zf:
@@ -185,7 +195,9 @@ def validate_package(path: Path) -> list[str]:
             return ["manifest.json must hold a JSON object"]
         problems = [f"manifest.json has an unfilled placeholder {m[0]}" for m in PLACEHOLDER.finditer(text)]
         problems += schema_problems(manifest)
-        icons = manifest.get("icons") if isinstance(manifest.get("icons"), dict) else {}
+        problems += localization_problems(manifest, {n: zf.read(n) for n in names if n.endswith(".json")})
+        icons: dict[str, Any] = manifest["icons"] if isinstance(manifest.get("icons"), dict) \
+            else {}
         for kind, size in ICON_SIZES.items():
             name = icons.get(kind)
             if isinstance(name, str):
@@ -215,6 +227,74 @@ def schema_problems(manifest: Mapping[str, Any]) -> list[str]:
     url = manifest.get("$schema")
     if not isinstance(url, str) or f"/v{version}/" not in url:
         problems.append(f"$schema {url!r} does not name manifest version {version}")
+    return problems
+
+
+@functools.cache
+def _localization_validator(version: str) -> jsonschema.Draft4Validator | None:
+    schema_file = SCHEMA_DIR / f"MicrosoftTeams.Localization.schema.{version}.json"
+    if not MANIFEST_VERSION.match(version) or not schema_file.is_file():
+        return None
+    return jsonschema.Draft4Validator(json.loads(schema_file.read_text("utf-8")),
+                                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER)
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _resolve(manifest: Mapping[str, Any], key: str) -> Any:
+    """The manifest value a localization key names ("bots[0].commandLists[1].commands[0].title",
+    "name.full"), or None when it names nothing."""
+    node: Any = manifest
+    for name, index in _KEY_PART.findall(key):
+        if name and isinstance(node, dict):
+            node = node.get(name)
+        elif index and isinstance(node, list) and int(index) < len(node):
+            node = node[int(index)]
+        else:
+            return None
+    return node
+
+
+def localization_problems(manifest: Mapping[str, Any], files: Mapping[str, bytes]) -> list[str]:
+    """Each additional language's file (*Localize your app*,
+    https://learn.microsoft.com/microsoftteams/platform/concepts/build-and-test/apps-localization): in the package, valid
+    against the official localization schema of the manifest's version (which must be the same
+    in both files), every key naming a string the manifest has, no placeholder left."""
+    info = manifest.get("localizationInfo")
+    version = manifest.get("manifestVersion")
+    if not isinstance(info, dict) or not isinstance(version, str):
+        return []
+    validator = _localization_validator(version)
+    if validator is None:  # schema_problems says that this manifestVersion is not known here
+        return []
+    problems = []
+    for language in info.get("additionalLanguages") or ():
+        name = language.get("file") if isinstance(language, dict) else None
+        if not isinstance(name, str):
+            continue  # the manifest schema reports it
+        where = f"localization file {name} ({language.get('languageTag')})"
+        if name not in files:
+            problems.append(f"{where} is not in the zip")
+            continue
+        text = files[name].decode("utf-8-sig", errors="replace")
+        try:
+            strings = json.loads(text)
+        except ValueError as exc:
+            problems.append(f"{where} is not valid JSON: {exc}")
+            continue
+        problems += [f"{where} has an unfilled placeholder {m[0]}" for m in PLACEHOLDER.finditer(text)]
+        errors = sorted(validator.iter_errors(strings), key=lambda e: [str(p) for p in e.absolute_path])
+        problems += [f"{where}: /{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+        if not isinstance(strings, dict):
+            continue
+        url = strings.get("$schema")
+        if not isinstance(url, str) or f"/v{version}/" not in url:
+            problems.append(f"{where}: $schema {url!r} does not name manifest version {version}")
+        for key in strings:
+            if key not in ("$schema", "localizationKeys") and \
+                    not isinstance(_resolve(manifest, key), str):
+                problems.append(f"{where}: {key!r} names no string of the manifest")
     return problems
 
 

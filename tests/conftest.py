@@ -63,6 +63,15 @@ async def demo_bot() -> AsyncIterator[BotClient]:
 
 
 @pytest.fixture
+async def standalone_bot() -> AsyncIterator[BotClient]:
+    """Demo mode with MEETINGS_ON_CALENDAR=never: every meeting a standalone onlineMeeting
+    (createOrGet), invitees as its participants, as before calendar-backed meetings."""
+    client = await start_bot({"MEETINGS_ON_CALENDAR": "never"})
+    yield client
+    await stop_bot(client)
+
+
+@pytest.fixture
 def entra(tls: LocalTLS, issuer: LocalIssuer) -> Iterator[tuple[str, Any]]:
     """(base URL, sim state) of a fresh Entra simulator over TLS with the bot registered, on
     its own thread: MSAL and botbuilder's metadata reader block."""

@@ -7,8 +7,12 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -64,6 +68,7 @@ class User:
     aad_object_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     teams_id: str = field(default_factory=lambda: f"29:{uuid.uuid4().hex}")
     tenant_id: str = TENANT
+    locale: str = "en-US"  # their Teams language: activity.locale and clientInfo.locale
 
 
 def message(text: str, *, service_url: str, user: User | None = None, kind: str = "personal",
@@ -83,8 +88,8 @@ def message(text: str, *, service_url: str, user: User | None = None, kind: str 
         "conversation": {"id": conv, "conversationType": kind, "tenantId": user.tenant_id,
                          **({"isGroup": True} if kind != "personal" else {})},
         "recipient": {"id": "28:meetbot", "name": "MeetBot"},
-        "text": text, "textFormat": "plain", "locale": "en-US",
-        "entities": [{"type": "clientInfo", "locale": "en-US", "platform": "Web",
+        "text": text, "textFormat": "plain", "locale": user.locale,
+        "entities": [{"type": "clientInfo", "locale": user.locale, "platform": "Web",
                       **({"timezone": timezone_name} if timezone_name else {})}]
         + (mentions or []),
         "channelData": {"tenant": {"id": user.tenant_id}},
@@ -106,6 +111,23 @@ def invoke(name: str, value: Any, *, service_url: str, user: User | None = None,
     return activity
 
 
+async def post_activity(session: aiohttp.ClientSession, base_url: str, activity: Any, *,
+                        token: str | None = None,
+                        content_type: str = "application/json") -> aiohttp.ClientResponse:
+    """POST /api/messages as Teams does; the answer's JSON (or None) is in `.body_json`."""
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = activity if isinstance(activity, (bytes, str)) else json.dumps(activity)
+    async with session.post(f"{base_url}/api/messages", data=data, headers=headers) as resp:
+        body = await resp.read()
+        try:
+            resp.body_json = json.loads(body)  # type: ignore[attr-defined]
+        except ValueError:
+            resp.body_json = None  # type: ignore[attr-defined]
+        return resp
+
+
 class BotClient:
     """MeetBot running on a free port, plus an HTTP client that posts activities to it."""
 
@@ -116,18 +138,67 @@ class BotClient:
 
     async def post(self, activity: Any, *, token: str | None = None,
                    content_type: str = "application/json") -> aiohttp.ClientResponse:
-        headers = {"Content-Type": content_type}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        data = activity if isinstance(activity, (bytes, str)) else json.dumps(activity)
-        async with self.session.post(f"{self.srv.url}/api/messages", data=data,
-                                     headers=headers) as resp:
-            body = await resp.read()
+        return await post_activity(self.session, self.srv.url, activity, token=token,
+                                   content_type=content_type)
+
+
+# Settings a test's own environment may hold that must not leak into a bot it starts.
+_BOT_SETTINGS = ("Microsoft", "GRAPH_", "REDIS", "STATE_", "TO_BOT_", "TO_CHANNEL_", "AZURE_",
+                 "SSO_", "BOT_", "ALLOWED_", "ACK_", "PORT", "HOST", "WORKERS")
+
+
+class AppProcess:
+    """`python app.py` as an operator starts it, on a free loopback port, with `env` on top of
+    the test's environment; its output goes to `log_path`. For what needs a real process:
+    SIGKILL, SIGTERM, several instances."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_BOT_SETTINGS)}
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                env={**base, "PORT": str(self.port), "HOST": "127.0.0.1", **env})
+        self.session = aiohttp.ClientSession()
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        """Waits until /healthz answers (imports and start-up take seconds on a busy machine)."""
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                resp.body_json = json.loads(body)  # type: ignore[attr-defined]
-            except ValueError:
-                resp.body_json = None  # type: ignore[attr-defined]
-            return resp
+                async with self.session.get(f"{self.url}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"app.py did not start:\n{self.output()}")
+            await asyncio.sleep(0.1)
+
+    async def post(self, activity: Any, *, token: str | None = None,
+                   content_type: str = "application/json") -> aiohttp.ClientResponse:
+        return await post_activity(self.session, self.url, activity, token=token,
+                                   content_type=content_type)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no drain; whatever it held is left as it was."""
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    async def close(self) -> None:
+        await self.session.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                await asyncio.to_thread(self.proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 async def start_bot(env: dict[str, str]) -> BotClient:
@@ -236,6 +307,12 @@ def execute(action: dict, *, trigger: str = "manual") -> dict:
 def member(user: User) -> dict:
     return {"id": user.teams_id, "name": user.name, "aadObjectId": user.aad_object_id,
             "userPrincipalName": f"{user.name.lower()}@contoso.com", "tenantId": user.tenant_id}
+
+
+def mention(user: User) -> dict:
+    """The mention entity Teams adds for `<at>{name}</at>` in a message's text."""
+    return {"type": "mention", "text": f"<at>{user.name}</at>",
+            "mentioned": {"id": user.teams_id, "name": user.name}}
 
 
 def graph_time(value: str) -> datetime:

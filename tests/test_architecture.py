@@ -2,7 +2,8 @@
 imports included), so nobody has to infer them:
 
 1. Only the Teams edge (bot/teams/) speaks the Bot Framework: botbuilder, botframework, msrest.
-2. cards/ builds cards from plain types: of bot/ it may import only the models and the catalogue.
+2. cards/ builds cards from plain types: of bot/ it may import only the models, the catalogue and
+   the translator (bot.i18n: plain words and CLDR formats).
 3. The local cloud (localcloud/) is reached only from demo mode's wiring (bot/demo.py).
 4. Nothing imports the edge but the application factory (bot/hosting.py).
 """
@@ -70,8 +71,18 @@ def test_only_the_edge_speaks_the_bot_framework() -> None:
 def test_cards_use_only_plain_types_of_the_bot() -> None:
     def rule(module: str, name: str) -> str | None:
         if is_in(module, "cards") and is_in(name, "bot") and \
-                not is_in(name, "bot.models", "bot.errors"):
-            return "cards/ may import bot.models and bot.errors only"
+                not is_in(name, "bot.models", "bot.errors", "bot.i18n"):
+            return "cards/ may import bot.models, bot.errors and bot.i18n only"
+        return None
+    assert violations(rule) == []
+
+
+def test_the_translator_is_plain() -> None:
+    """bot.i18n is what cards/ may import for words and formats (plain: words and CLDR
+    formats), so it imports nothing else of the bot."""
+    def rule(module: str, name: str) -> str | None:
+        if module == "bot.i18n" and is_in(name, "bot", "cards", *BOT_FRAMEWORK):
+            return "bot/i18n.py stays plain: Babel and the standard library only"
         return None
     assert violations(rule) == []
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,17 @@ from bot.errors import (
     describe,
 )
 from bot.grammar import parse, user_time_from
-from bot.models import AudioConferencing, Meeting, MeetingRequest, Person, UserTime
+from bot.i18n import ENGLISH, translator
+from bot.models import (
+    AudioConferencing,
+    Lobby,
+    Meeting,
+    MeetingOptions,
+    MeetingRequest,
+    Person,
+    Presenters,
+    UserTime,
+)
 from cards import (
     CardMessage,
     actions,
@@ -102,33 +113,86 @@ def assert_valid(msg: CardMessage) -> None:
     json.dumps(msg.card)  # plain JSON, nothing the connector cannot serialise
 
 
+# A meeting tomorrow on the organizer's calendar, Ana invited, two options asked for.
+LATER_ON_CALENDAR = graph_meeting(
+    start=datetime(2025, 3, 6, 8, 30, tzinfo=UTC), end=datetime(2025, 3, 6, 9, 30, tzinfo=UTC),
+    event_id="AAMkAGI2TGuLAAA=", invitations=1, attendees=(Person("Ana"),), lobby_scope="invited",
+    options=MeetingOptions(lobby=Lobby.EVERYONE_WAITS, chat=False))
+
+
 ALL_CARDS = {
-    "attendee": lambda: meeting_card(graph_meeting(), BERLIN, now=NOW),
-    "organizer": lambda: meeting_card(graph_meeting(), BERLIN, organizer_view=True,
-                                      refresh_user_ids=["29:1abc"], now=NOW),
-    "no-audio-no-passcode-utc": lambda: meeting_card(
-        graph_meeting(audio=None, passcode=None), UserTime(), now=NOW),
-    "ended": lambda: meeting_card(graph_meeting(ended=True), BERLIN, now=NOW),
-    "invited": lambda: meeting_card(graph_meeting(
-        attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited"), BERLIN, now=NOW),
-    "new-meeting": lambda: new_meeting_card(default_minutes=15),
-    "help": lambda: help_card(),
-    "help-reason": lambda: help_card("I didn't recognise “hello”"),
-    "error": lambda: error_card(describe(GraphThrottled(request_id="rid-1"))),
-    "error-did-you-mean": lambda: error_card(describe(ParseError(
-        "I couldn't read “tomorow”", "meet tomorrow at 9am", "meet tomorrow at 9am"))),
-    "later-with-date-reading": lambda: meeting_card(
+    "attendee": lambda tr: meeting_card(graph_meeting(), BERLIN, now=NOW, tr=tr),
+    "organizer": lambda tr: meeting_card(graph_meeting(), BERLIN, ref=REF, organizer_view=True,
+                                         refresh_user_ids=["29:1abc"], now=NOW, tr=tr),
+    "no-audio-no-passcode-utc": lambda tr: meeting_card(
+        graph_meeting(audio=None, passcode=None), UserTime(), now=NOW, tr=tr),
+    "ended": lambda tr: meeting_card(graph_meeting(ended=True), BERLIN, now=NOW, tr=tr),
+    "invited": lambda tr: meeting_card(graph_meeting(
+        attendees=(Person("Ana"), Person("Ben")), lobby_scope="invited"), BERLIN, now=NOW,
+        tr=tr),
+    "invited-many": lambda tr: meeting_card(graph_meeting(
+        attendees=tuple(Person(n) for n in "ABCDE"), lobby_scope="organization"), BERLIN,
+        now=NOW, tr=tr),
+    "new-meeting": lambda tr: new_meeting_card(default_minutes=15, tr=tr),
+    "help": lambda tr: help_card(tr=tr),
+    "help-reason": lambda tr: help_card("I didn't recognise “hello”", tr=tr),
+    "error": lambda tr: error_card(describe(GraphThrottled(request_id="rid-1"), tr),
+                                   retry=actions.retry_data(REF), tr=tr),
+    "error-did-you-mean": lambda tr: error_card(describe(ParseError(
+        "I couldn't read “tomorow”", "meet tomorrow at 9am", "meet tomorrow at 9am"), tr), tr=tr),
+    "later-with-date-reading": lambda tr: meeting_card(
         graph_meeting(start=datetime(2025, 12, 9, 9, 0, tzinfo=UTC),
                       end=datetime(2025, 12, 9, 9, 30, tzinfo=UTC)), BERLIN, now=NOW,
-        date_reading="“12/9” read as 9 December (month/day, as en-US writes dates)"),
-    "consent": lambda: consent_card(describe(ConsentRequired()),
-                                    admin_consent_url="https://login.microsoftonline.com/x"),
+        date_reading="“12/9” read as 9 December (month/day, as en-US writes dates)", tr=tr),
+    "consent": lambda tr: consent_card(describe(ConsentRequired(
+        admin_consent_url="https://login.microsoftonline.com/x"), tr),
+        admin_consent_url="https://login.microsoftonline.com/x", tr=tr),
+    "on-calendar-later": lambda tr: meeting_card(LATER_ON_CALENDAR, BERLIN, now=NOW, tr=tr),
+    "on-calendar-organizer": lambda tr: meeting_card(LATER_ON_CALENDAR, BERLIN, ref=REF,
+                                                     organizer_view=True, now=NOW, tr=tr),
+    "invitations-off-options-refused": lambda tr: meeting_card(graph_meeting(
+        invitations_off=True, options=MeetingOptions(presenters=Presenters.ORGANIZER),
+        refused_options=("recordAutomatically",)), BERLIN, now=NOW, tr=tr),
+    "too-many-to-invite": lambda tr: meeting_card(graph_meeting(
+        event_id="AAMkAGI=", not_invited=400), BERLIN, now=NOW, tr=tr),
 }
+# No locale (MeetBot's own English), and each language MeetBot speaks.
+LOCALES = [None, "en-US", "de-DE", "fr-FR", "es-ES"]
 
 
+@pytest.mark.parametrize("locale", LOCALES, ids=str)
 @pytest.mark.parametrize("name", ALL_CARDS)
-def test_every_card_is_valid_adaptive_card_1_5(name: str) -> None:
-    assert_valid(ALL_CARDS[name]())
+def test_every_card_is_valid_adaptive_card_1_5(name: str, locale: str | None) -> None:
+    assert_valid(ALL_CARDS[name](translator(locale)))
+
+
+@pytest.mark.parametrize("locale", ["de-DE", "fr-FR", "es-ES"])
+def test_every_card_speaks_the_language_of_its_locale(locale: str) -> None:
+    """No English sentence left in a German, French or Spanish card: every text block, label,
+    choice and button title differs from the English card's, except the user's own words
+    (subjects, the grammar's reasons, which are its own to translate) and numbers."""
+    theirs = {"Budget review", "I didn't recognise “hello”", "I couldn't read “tomorow”.",
+              "“12/9” read as 9 December (month/day, as en-US writes dates)"}
+    for name, build in ALL_CARDS.items():
+        english, local = build(translator(None)), build(translator(locale))
+        same = (_words(english.card) & _words(local.card)) - theirs
+        assert not same, (name, same)
+        assert local.summary != english.summary, name
+
+
+_LINK = re.compile(r"\[[^\]]*\]\([^)]*\)")  # a markdown link: a number or URL, not words
+
+
+def _words(card: dict) -> set[str]:
+    """What a person reads on a card, less links and numbers: texts, fact titles, labels,
+    placeholders, choices, button titles."""
+    found = set(texts(card))
+    for node in walk(card):
+        for key in ("title", "label", "placeholder", "errorMessage"):
+            if isinstance(node.get(key), str):
+                found.add(node[key])
+    words = {_LINK.sub("", w).strip(" ·") for w in found}
+    return {w for w in words if w and not w[:1].isdigit()}
 
 
 def test_the_schema_rejects_what_teams_would_drop() -> None:
@@ -253,6 +317,42 @@ def test_invited_people_and_lobby_in_words() -> None:
     assert "Everyone skips the lobby" in texts(meeting_card(everyone, BERLIN, now=NOW).card)
 
 
+def test_calendar_lines_options_and_refusals_in_words() -> None:
+    later = texts(meeting_card(LATER_ON_CALENDAR, BERLIN, now=NOW).card)
+    # The lobby asked for is said once, with the options.
+    assert later[-3:] == ["Invited: Ana", "Options: everyone waits in the lobby · no meeting chat",
+                          "On your calendar · invitations sent to 1 person"]
+    off = texts(ALL_CARDS["invitations-off-options-refused"](ENGLISH).card)
+    assert off[-3:] == [
+        "Options: only the organizer presents",
+        "Teams didn't allow automatic recording for this meeting (your organisation's meeting "
+        "policy or licence); the meeting works without it.",
+        "This meeting isn't on anyone's calendar. Invitations are off: an admin can turn them on."]
+    assert texts(meeting_card(graph_meeting(), BERLIN, now=NOW).card)[-1] == (
+        "This meeting isn't on anyone's calendar.")
+    assert "400 people are too many to invite by email" in texts(
+        ALL_CARDS["too-many-to-invite"](ENGLISH).card)[-1]
+
+
+def test_add_to_my_calendar_only_for_a_later_meeting_and_not_for_its_organizer() -> None:
+    def buttons(meeting: Meeting, **kwargs: Any) -> dict[str, dict]:
+        return {a["title"]: a for a in meeting_card(meeting, BERLIN, now=NOW, **kwargs).card["actions"]}
+
+    shared = buttons(LATER_ON_CALENDAR)
+    link = shared["Add to my calendar"]["url"]
+    assert link.startswith("https://outlook.office.com/calendar/0/deeplink/compose?subject=Budget%20review&")
+    assert "startdt=2025-03-06T08%3A30%3A00Z&enddt=2025-03-06T09%3A30%3A00Z" in link
+    assert "body=Join%20the%20Teams%20meeting%3A%20https%3A%2F%2Fteams.microsoft.com" in link
+    assert "Add to my calendar" not in buttons(LATER_ON_CALENDAR, ref=REF, organizer_view=True)
+    standalone_later = replace(LATER_ON_CALENDAR, event_id=None, invitations=0)
+    organizer = meeting_card(standalone_later, BERLIN, now=NOW, ref=REF, organizer_view=True).card
+    # Beside Extend and End a fourth button would not fit Teams' row: the organizer gets a link.
+    assert "Add to my calendar" not in {a["title"] for a in organizer["actions"]}
+    assert len(organizer["actions"]) == 3
+    assert any(t.startswith("[Add to my calendar](https://outlook.office.com/") for t in texts(organizer))
+    assert "Add to my calendar" not in buttons(graph_meeting(start=NOW))  # under way: join it
+
+
 def test_user_text_cannot_add_links_or_formatting() -> None:
     meeting = graph_meeting(subject="[Join here](https://evil.example) **now**",
                             attendees=(Person("1. _Ana_"),))
@@ -336,7 +436,7 @@ def test_malformed_actions_are_refused(value: Any) -> None:
 # --- the new-meeting card ---------------------------------------------------------------------
 def test_new_meeting_card_offers_lengths_subject_and_meet_now() -> None:
     card = new_meeting_card(default_minutes=60).card
-    (choice,) = of_type(card, "Input.ChoiceSet")
+    (choice,) = [c for c in of_type(card, "Input.ChoiceSet") if c["id"] == actions.INPUT_MINUTES]
     assert [c["value"] for c in choice["choices"]] == ["15", "30", "60"]
     assert choice["value"] == "60" and choice["id"] == actions.INPUT_MINUTES
     (subject,) = of_type(card, "Input.Text")
@@ -361,6 +461,25 @@ def test_a_form_click_becomes_a_meeting_request() -> None:
     assert not untitled.subject_given and untitled.duration == timedelta(minutes=30)
     with pytest.raises(ParseError):
         request_from_form(CreateFromForm(30, "x" * 400), now=NOW, user_time=BERLIN)
+
+
+def test_the_form_options_read_back_within_what_it_offers() -> None:
+    data = _button(new_meeting_card().card, "Meet now")["data"]
+    inputs = {i["id"]: i for i in walk(new_meeting_card().card)
+              if str(i.get("type", "")).startswith("Input.")}
+    defaults = {k: i["value"] for k, i in inputs.items() if "value" in i}  # an untouched form
+    _, untouched = read_action(data | defaults)
+    assert isinstance(untouched, CreateFromForm) and untouched.options == MeetingOptions()
+    _, chosen = read_action(data | defaults | {"presenters": "organizer", "lobby": "everyone",
+                                               "record": "true", "chat": "false"})
+    assert isinstance(chosen, CreateFromForm) and chosen.options == MeetingOptions(
+        presenters=Presenters.ORGANIZER, lobby=Lobby.EVERYONE_SKIPS, record=True, chat=False)
+    request = request_from_form(chosen, now=NOW, user_time=BERLIN)
+    assert request.options == chosen.options
+    for forged in ({"presenters": "invited"}, {"lobby": "organizationAndFederated"},
+                   {"record": True}, {"chat": "off"}, {"presenters": ["organizer"]}):
+        with pytest.raises(BadCardAction):
+            read_action(data | forged)
 
 
 def test_click_key_is_stable_per_choice() -> None:

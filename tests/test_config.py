@@ -38,7 +38,9 @@ def test_real_tenant_settings():
     ({"MicrosoftAppId": APP, "BOT_DOMAIN": "a.b"}, "MicrosoftAppPassword is empty"),
     ({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x"}, "BOT_DOMAIN is empty"),
     ({"MicrosoftAppType": "SingleTenant"}, "needs MicrosoftAppTenantId"),
-    ({"MicrosoftAppType": "UserAssignedMSI"}, "cannot do on-behalf-of"),
+    ({"MicrosoftAppId": APP, "MicrosoftAppType": "UserAssignedMSI", "BOT_DOMAIN": "a.b",
+      "MicrosoftAppTenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+     "neither receive them nor exchange them on-behalf-of"),
     ({"GRAPH_AUTH_MODE": "app"}, "needs MicrosoftAppId"),
     ({"PORT": "http"}, "PORT='http' is not a number"),
     ({"PORT": "70000"}, "between 1 and 65535"),
@@ -48,6 +50,7 @@ def test_real_tenant_settings():
     ({"MicrosoftAppId": APP, "MicrosoftAppPassword": "x", "BOT_DOMAIN": "a.b", "WORKERS": "4"},
      "WORKERS=4 needs REDIS_URL"),
     ({"SSL_CA_FILE": "/nonexistent/ca.pem"}, "does not exist"),
+    ({"MEETINGS_ON_CALENDAR": "sometimes"}, "MEETINGS_ON_CALENDAR='sometimes': use scheduled, always or never"),
     ({"STATE_ENCRYPTION_KEY": "hunter2"}, "STATE_ENCRYPTION_KEY: the value is not a Fernet key"),
     ({"STATE_ENCRYPTION_KEY": f"{Fernet.generate_key().decode()},hunter2"},
      "STATE_ENCRYPTION_KEY: value 2 of 2 (comma-separated) is not a Fernet key"),
@@ -70,6 +73,13 @@ def test_all_problems_at_once_and_a_clean_exit_from_app_py():
     lines = [line for line in proc.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) >= 4
     assert "Traceback" not in proc.stderr
+
+
+def test_meetings_on_calendar_defaults_to_scheduled_and_reads_any_case():
+    from bot.config import CalendarMode
+    assert load_settings({}).meetings_on_calendar is CalendarMode.SCHEDULED
+    assert load_settings({"MEETINGS_ON_CALENDAR": " Never "}).meetings_on_calendar is CalendarMode.NEVER
+    assert load_settings({"MEETINGS_ON_CALENDAR": "always"}).meetings_on_calendar is CalendarMode.ALWAYS
 
 
 def test_a_bad_fernet_key_is_named_but_never_shown():

@@ -243,6 +243,8 @@ def locked(path: Path) -> dict[str, tuple[str, int]]:
 
 
 @pytest.mark.parametrize("listing, lock", [("requirements.txt", "requirements.lock"),
+                                           ("requirements-telemetry.txt",
+                                            "requirements-telemetry.lock"),
                                            ("requirements-dev.txt", "requirements-dev.lock")])
 def test_the_lock_pins_every_listed_package_within_its_range_with_hashes(listing, lock):
     """requirements*.txt is the readable list, the lock is what gets installed: a package added
@@ -264,8 +266,11 @@ def test_the_lock_pins_every_listed_package_within_its_range_with_hashes(listing
     assert all(hashes for _, hashes in pins.values())
 
 
-def test_the_dev_lock_installs_the_runtime_lock_unchanged():
-    runtime, dev = locked(ROOT / "requirements.lock"), locked(ROOT / "requirements-dev.lock")
+@pytest.mark.parametrize("base, lock", [("requirements.lock", "requirements-telemetry.lock"),
+                                        ("requirements-telemetry.lock", "requirements-dev.lock")])
+def test_each_lock_installs_the_one_it_extends_unchanged(base, lock):
+    """The tests run what production runs; turning telemetry on changes no version."""
+    runtime, dev = locked(ROOT / base), locked(ROOT / lock)
     assert {n: v for n, (v, _) in runtime.items()} == {n: dev[n][0] for n in runtime if n in dev}
     assert set(runtime) <= set(dev)
 

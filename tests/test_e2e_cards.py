@@ -22,6 +22,7 @@ from tests.helpers import (
     graph_time,
     invoke,
     member,
+    mention,
     message,
     posted_id,
     reply_to,
@@ -130,7 +131,7 @@ async def test_extend_once_even_when_clicked_twice_and_every_copy_updates(demo_b
     data = shared["refresh"]["action"]["data"]
     assert set(data) == {"verb", "ref", "v"} and data["v"] == 1  # drawn from the new version
     end = graph_time(after["endDateTime"]).astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"–{end:%H:%M}" in card_text(shared)
+    assert f"{end:%-I:%M}\u202f{end:%p}" in card_text(shared)  # en-US: a 12-hour clock
 
 
 async def test_someone_else_cannot_extend_or_end(demo_bot, connector):
@@ -191,12 +192,10 @@ async def test_malformed_card_actions_get_a_clear_answer_not_500(demo_bot, conne
     assert demo_bot.app[LOCAL_GRAPH].count("PATCH") == 0
 
 
-def mention(user: User) -> dict:
-    return {"type": "mention", "text": f"<at>{user.name}</at>",
-            "mentioned": {"id": user.teams_id, "name": user.name}}
-
-
-async def test_channel_meeting_with_mentions_invites_them(demo_bot, connector):
+async def test_channel_meeting_with_mentions_invites_them(standalone_bot, connector):
+    """A standalone meeting (MEETINGS_ON_CALENDAR=never) names them as participants;
+    tests/test_e2e_calendar.py has the calendar invitation."""
+    demo_bot = standalone_bot
     organizer, ana, ben = User(name="Olga"), User(name="Ana"), User(name="Ben")
     connector.add_members(CHANNEL, [member(u) for u in (organizer, ana, ben)])
     bot_mention = {"type": "mention", "text": "<at>MeetBot</at>",
@@ -217,7 +216,8 @@ async def test_channel_meeting_with_mentions_invites_them(demo_bot, connector):
     assert "Ana" in text and "Ben" in text and "lobby" in text
 
 
-async def test_with_everyone_pages_through_a_large_team(demo_bot, connector):
+async def test_with_everyone_pages_through_a_large_team(standalone_bot, connector):
+    demo_bot = standalone_bot
     organizer = User(name="Olga")
     # As many as a meeting holds (the organizer plus MAX_INVITEES): 2 pages of 500.
     team = [organizer] + [User(name=f"Member {i}") for i in range(MAX_INVITEES)]
@@ -258,3 +258,20 @@ async def test_compose_box_action_inserts_a_meeting_card(demo_bot, connector):
     assert m["subject"] == "Quarterly & budget"
     assert m["joinWebUrl"] in card_text(result["attachments"][0]["content"])
     _ = uuid
+
+
+async def test_a_submit_naming_a_message_meetbot_did_not_record_gets_a_message_of_its_own(
+        demo_bot, connector):
+    """Action.Submit carries a replyToId of the client's choosing: MeetBot updates only the
+    messages it recorded, so the meeting is posted as a new card and nothing is overwritten."""
+    user = User()
+    submit = message("", service_url=connector.url, user=user, kind="groupChat",
+                     value={"verb": "meeting.create", "minutes": "15", "subject": "Standup"})
+    submit["replyToId"] = "1700000000123"  # someone else's message
+    assert (await demo_bot.post(submit)).status in (200, 201)
+    posted = await connector.wait_for(lambda c: c.op in ("reply", "send") and c.body
+                                      and card_of(c.body) is not None)
+    [meeting] = demo_bot.app[LOCAL_GRAPH].meetings_of(user.tenant_id, user.aad_object_id)
+    assert meeting["joinWebUrl"] in card_text(card_of(posted.body))
+    assert "Extend 15 min" not in actions_of(card_of(posted.body))  # the chat's view
+    assert [c for c in connector.calls if c.op == "update"] == []

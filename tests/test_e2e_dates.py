@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.hosting import LOCAL_GRAPH
+from bot.hosting import BOT, LOCAL_GRAPH
 from tests.helpers import (
     User,
     card_of,
@@ -44,9 +44,11 @@ async def test_a_typed_date_makes_the_meeting_at_that_time_in_the_users_zone(dem
     assert (start.date(), start.hour, start.minute) == (day, 10, 0)  # 10:00 Berlin time, DST or not
     assert _graph_time(meeting["endDateTime"]) - _graph_time(meeting["startDateTime"]) \
         == timedelta(minutes=30)
-    # The card spells the day out, so a misread date would show at a glance.
-    spelled = f"{day:%a} {day.day} {day:%b}" + ("" if day.year == today.year else f" {day.year}")
-    assert any(f"{spelled}, 10:00–10:30 (Europe/Berlin)" in t for t in texts(card))
+    # The card spells the day out, so a misread date would show at a glance; en-US (the
+    # activity's locale) writes it month first, on a 12-hour clock (CLDR).
+    spelled = f"{day:%a}, {day:%b} {day.day}" + ("" if day.year == today.year else f", {day.year}")
+    assert any(f"{spelled}, 10:00\u2009–\u200910:30\u202fAM (Europe/Berlin)" in t
+               for t in texts(card))
 
 
 async def test_a_trailing_length_and_a_new_verb_over_http(demo_bot, connector):
@@ -66,7 +68,7 @@ async def test_a_typo_makes_no_meeting_and_offers_the_corrected_command(demo_bot
     act = message("meet tomorow at 9 about standup", service_url=connector.url, user=user)
     assert (await demo_bot.post(act)).status in (200, 201)
     card = card_of(await reply_to(connector, act["id"]))
-    await asyncio.sleep(0.2)  # nothing else may follow, and nothing may reach Graph
+    await demo_bot.app[BOT].drain(10)  # nothing else may follow, and nothing may reach Graph
     graph = demo_bot.app[LOCAL_GRAPH]
     assert graph.meetings_of(user.tenant_id, user.aad_object_id) == []
     assert graph.count("POST") == 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.hosting import LOCAL_GRAPH
-from tests.helpers import User, card_of, message, of_type, reply_to, texts
+from tests.helpers import User, card_of, card_text, message, of_type, reply_to, texts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 GERMAN_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August",
@@ -65,6 +65,27 @@ async def test_a_french_typo_makes_no_meeting_and_offers_the_french_command(demo
     graph = demo_bot.app[LOCAL_GRAPH]
     assert graph.meetings_of(user.tenant_id, user.aad_object_id) == []
     assert graph.count("POST") == 0
-    assert any("demian" in t for t in texts(card))
+    assert "Je n’ai pas compris «\u00a0demian\u00a0»." in texts(card)  # the grammar's catalogue
     [button] = of_type(card, "Action.Execute")
     assert button["data"] == {"verb": "command.run", "text": "réunion demain à 10h sur le budget"}
+
+
+async def test_what_the_grammar_says_besides_refusals_is_in_the_users_language(demo_bot,
+                                                                               connector):
+    """The help card's reason, and how an ambiguous numeric date was read on the meeting card."""
+    user = User()
+    act = _in("de-DE", message("hallo", service_url=connector.url, user=user))
+    await demo_bot.post(act)
+    assert texts(card_of(await reply_to(connector, act["id"])))[0] == "Ich habe „hallo“ nicht erkannt"
+
+    # A day whose number is a month too, so "d/m" could be read either way.
+    day = next(d for d in (datetime.now(BERLIN).date() + timedelta(days=k) for k in range(2, 400))
+               if d.day <= 12 and d.day != d.month)
+    act = _in("de-DE", message(f"treffen {day.day}/{day.month} um 10 Uhr", service_url=connector.url,
+                               user=user))
+    await demo_bot.post(act)
+    card = card_of(await reply_to(connector, act["id"]))
+    [meeting] = demo_bot.app[LOCAL_GRAPH].meetings_of(user.tenant_id, user.aad_object_id)
+    assert _start_and_length(meeting)[0].date() == day
+    reading = f"„{day.day}/{day.month}“ gelesen als {day.day}. {GERMAN_MONTHS[day.month - 1]}"
+    assert f"{reading} (Tag/Monat, wie in de-DE üblich)" in card_text(card)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.hosting import LOCAL_GRAPH
+from bot.hosting import BOT, LOCAL_GRAPH
 from localcloud.graph_sim import Fault
 from tests.helpers import User, card_of, card_text, message, reply_to, walk
 
@@ -53,7 +53,7 @@ async def test_redelivered_activity_gives_one_meeting_and_one_card(demo_bot, con
     first, second = await asyncio.gather(demo_bot.post(act), demo_bot.post(act))
     assert {first.status, second.status} <= {200, 201}
     await reply_to(connector, act["id"])
-    await asyncio.sleep(0.2)
+    await demo_bot.app[BOT].drain(10)  # every card that was on its way has landed
     cards = [c for c in connector.calls if c.op in ("reply", "send") and card_of(c.body)]
     assert len(cards) == 1
     assert len(demo_bot.app[LOCAL_GRAPH].meetings_of(user.tenant_id, user.aad_object_id)) == 1

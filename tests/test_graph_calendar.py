@@ -13,12 +13,13 @@ from bot.errors import (
     AccessPolicyMissing,
     CalendarPermissionMissing,
     GraphBadResponse,
+    GraphForbidden,
     GraphNotFound,
     OptionRefused,
     describe,
 )
 from bot.graph import external_id_for, parse_event, transaction_id_for
-from bot.models import Lobby, MeetingOptions, MeetingRequest, Person, Presenters
+from bot.models import AttendeeScope, Lobby, MeetingOptions, MeetingRequest, Person, Presenters
 from localcloud.graph_sim import Fault
 from tests.graph_fixtures import GraphEnv
 
@@ -237,3 +238,37 @@ async def test_broken_event_bodies_are_bad_responses() -> None:
                    {**base, "onlineMeeting": "x"}):
         with pytest.raises(GraphBadResponse):
             parse_event(broken, request_id="r")
+
+
+# --- settings after creation: the invitees' lobby and the options, in one PATCH ---------------------
+async def test_the_invitees_lobby_and_the_options_go_in_one_patch_once(graph_env: GraphEnv) -> None:
+    client, token, ext = graph_env.client(), graph_env.delegated_token(), _ext()
+    request = _request(scope=AttendeeScope.MENTIONED, options=MeetingOptions(record=True))
+    meeting = await client.create_or_get(token, request, external_id=ext)
+    [stored] = graph_env.sim.meetings_of(graph_env.tenant, graph_env.user)
+    assert (stored["lobbyBypassSettings"]["scope"], stored["recordAutomatically"]) == ("invited", True)
+    assert meeting.created and meeting.lobby_scope == "invited" and meeting.options.record
+    assert [c.method for c in graph_env.sim.calls] == ["POST", "PATCH"]
+    again = await client.create_or_get(token, request, external_id=ext)  # a redelivery
+    assert not again.created and [c.method for c in graph_env.sim.calls] == ["POST", "PATCH", "POST"]
+    asked = _request(scope=AttendeeScope.MENTIONED, options=MeetingOptions(lobby=Lobby.EVERYONE_WAITS))
+    waits = await client.create_or_get(token, asked, external_id=_ext())
+    assert waits.lobby_scope == "organizer"  # asked for, it wins over the invitees' lobby
+
+
+async def test_a_refusal_at_creation_carries_the_meeting(graph_env: GraphEnv) -> None:
+    graph_env.sim.refuse_option(graph_env.user, "recordAutomatically")
+    with pytest.raises(OptionRefused) as err:
+        await graph_env.client().create_or_get(graph_env.delegated_token(), _request(
+            options=MeetingOptions(record=True)), external_id=_ext())
+    [stored] = graph_env.sim.meetings_of(graph_env.tenant, graph_env.user)
+    assert err.value.meeting.id == stored["id"] and err.value.meeting.created
+
+
+async def test_one_scope_per_token_the_event_and_its_meeting(graph_env: GraphEnv) -> None:
+    """Delegated: the calendar token makes the event, the meetings token reads its meeting."""
+    calendar = graph_env.delegated_token(scp="Calendars.ReadWrite")
+    with pytest.raises(GraphForbidden):  # a calendar-only token cannot read onlineMeetings
+        await _schedule(graph_env, calendar)
+    meeting = await _schedule(graph_env, calendar, meetings_token=graph_env.delegated_token())
+    assert meeting.on_calendar and meeting.join_url

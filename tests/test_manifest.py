@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.i18n import LANGUAGES, translator
 from manifest import make_icons, png
 from manifest.build import (
     GUID,
@@ -52,7 +53,75 @@ def package(tmp_path_factory) -> Path:
 def test_package_is_valid_with_files_at_zip_root(package):
     assert validate_package(package) == []
     with zipfile.ZipFile(package) as zf:
-        assert sorted(zf.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        assert sorted(zf.namelist()) == ["color.png", "de.json", "es.json", "fr.json",
+                                         "manifest.json", "outline.png"]
+
+
+def read_json(package: Path, name: str) -> dict:
+    with zipfile.ZipFile(package) as zf:
+        return json.loads(zf.read(name))
+
+
+def localizable(manifest: dict) -> dict[str, str]:
+    """Every string of the manifest a person reads, under its localization key."""
+    found = {f"{part}.{kind}": manifest[part][kind] for part in ("name", "description")
+             for kind in ("short", "full")}
+    for i, lst in enumerate(manifest["bots"][0]["commandLists"]):
+        for j, command in enumerate(lst["commands"]):
+            for field in ("title", "description"):
+                found[f"bots[0].commandLists[{i}].commands[{j}].{field}"] = command[field]
+    for k, command in enumerate(manifest["composeExtensions"][0]["commands"]):
+        for field in ("title", "description"):
+            found[f"composeExtensions[0].commands[{k}].{field}"] = command[field]
+        for p, parameter in enumerate(command.get("parameters", ())):
+            for field in ("title", "description"):
+                found[f"composeExtensions[0].commands[{k}].parameters[{p}].{field}"] = parameter[field]
+    return found
+
+
+def test_the_manifest_speaks_every_language_the_bot_speaks(package):
+    """localizationInfo names one file per language of bot/i18n.py; each file translates every
+    string a person reads (app name and descriptions, command lists, the compose action), with
+    the placeholders filled, and the command titles are commands in that language."""
+    m = read_manifest(package)
+    info = m["localizationInfo"]
+    assert info["defaultLanguageTag"] == "en-us"
+    tags = {lang["languageTag"]: lang["file"] for lang in info["additionalLanguages"]}
+    assert set(tags) == set(LANGUAGES) - {"en"}
+    english = localizable(m)
+    for tag, name in tags.items():
+        strings = read_json(package, name)
+        assert strings["$schema"].endswith("/v1.29/MicrosoftTeams.Localization.schema.json")
+        keys = set(strings) - {"$schema"}
+        assert keys == set(english), tag
+        same = {k for k in keys if strings[k] == english[k]}
+        assert same == {"name.short"}, (tag, same)  # the app's name is a name
+        assert "MeetBot" in strings["name.full"] and "{{" not in json.dumps(strings)
+        _ = translator(tag).gettext
+        titles = [strings[k] for k in keys if k.startswith("bots[0]") and k.endswith(".title")]
+        assert {_("help"), _("sign out"), _("meet")} <= set(titles)
+        assert all(t.startswith(_("meet")) or t in (_("help"), _("sign out")) for t in titles)
+
+
+def test_a_bad_localization_file_is_reported(package, tmp_path):
+    fr = read_json(package, "fr.json")
+    fr["bots[0].commandLists[0].commands[9].title"] = "réunion plus tard"
+    fr["description.short"] = ""
+    fr["name.ful"] = "MeetBot"
+    fr["$schema"] = fr["$schema"].replace("v1.29", "v1.28")
+    bad = repack(package, tmp_path / "bad.zip", **{"fr.json": json.dumps(fr).encode(),
+                                                   "es.json": None})
+    problems = validate_package(bad)
+    assert [p[:60] for p in problems] == [p[:60] for p in [
+        "localization file fr.json (fr): /: 'name.ful' does not match any of the regexes",
+        "localization file fr.json (fr): /description.short: '' does not match '^(?![nN][uU]",
+        "localization file fr.json (fr): $schema 'https://developer.microsoft.com/json-schemas/"
+        "teams/v1.28/MicrosoftTeams.Localization.schema.json' does not name manifest version 1.29",
+        "localization file fr.json (fr): 'bots[0].commandLists[0].commands[9].title' names no "
+        "string of the manifest",
+        "localization file fr.json (fr): 'name.ful' names no string of the manifest",
+        "localization file es.json (es) is not in the zip",
+    ]]
 
 
 def test_manifest_carries_bot_sso_and_domains(package):

@@ -92,7 +92,7 @@ async def test_signed_in_on_a_creates_on_b_without_new_sign_in(pair, cloud):
         assert resp.status == 200
         refreshed = (await resp.json())["value"]
     shown_end = end_after.astimezone(ZoneInfo("Europe/Berlin"))
-    assert f"–{shown_end:%H:%M}" in card_text(refreshed)
+    assert f"{shown_end:%-I:%M}\u202f{shown_end:%p}" in card_text(refreshed)  # en-US: 12-hour
 
 
 async def test_same_activity_on_both_instances_makes_one_meeting_and_one_card(pair, cloud):

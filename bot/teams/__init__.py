@@ -22,6 +22,7 @@ from bot.tokens import TokenBroker
 from .adapter import TeamsAdapter
 from .auth import (
     ChannelAuthentication,
+    ChannelTokenGate,
     SigningKeys,
     bot_framework_authentication,
     channel_issuer,
@@ -47,11 +48,11 @@ def create_edge(settings: Settings, session: aiohttp.ClientSession, broker: Toke
         else None
     authentication = ChannelAuthentication(bot_framework_authentication(settings), connectors,
                                            keys)
-    adapter = TeamsAdapter(authentication, metrics,
-                           channel_issuer=channel_issuer(settings) if settings.authenticated
-                           else None,
+    gate = ChannelTokenGate(keys, issuer=channel_issuer(settings), app_id=settings.app_id) \
+        if keys is not None else None
+    adapter = TeamsAdapter(authentication, metrics, token_gate=gate,
                            loopback_only=settings.demo and not settings.authenticated)
-    router = TeamsRouter(bot, sso_resource=settings.sso_resource, signin_url=signin_url,
+    router = TeamsRouter(bot, connectors, sso_resource=settings.sso_resource, signin_url=signin_url,
                          connection_name=settings.sso_connection_name, demo=settings.demo)
     adapter.on_turn_error = router.on_turn_error
     return TeamsEdge(adapter, router)

@@ -1,9 +1,10 @@
 """The HTTP edge of /api/messages: botbuilder's CloudAdapter behind request checks it lacks.
 
 Order matters and is cheapest first: method and content type; then, with authentication on, a
-plausible channel token (a bearer JWT from the channel's issuer, not expired) before the body
-is even read; the JSON body; botbuilder's full token validation; only then the shape check and
-msrest's deserialisation. Every bad request is a clean 4xx, never a 500, and every request is
+channel token for this bot (a bearer JWT from the channel's issuer, signed with one of its
+current keys, for this app id, not expired: auth.ChannelTokenGate) before the body is even read;
+the JSON body; botbuilder's full token validation (endorsements, the serviceUrl claim); only
+then the shape check and msrest's deserialisation. Every bad request is a clean 4xx, never a 500, and every request is
 one log line and one metric.
 """
 from __future__ import annotations
@@ -24,12 +25,12 @@ from msrest.exceptions import DeserializationError
 from bot.config import is_loopback_url
 from bot.telemetry import Metrics
 
-from .auth import SigningKeysUnavailable, plausible_channel_token
+from .auth import ChannelTokenGate, SigningKeysUnavailable
 
 log = logging.getLogger(__name__)
 
 
-def _bad(status: int, reason: str) -> web.Response:
+def _refuse(status: int, reason: str) -> web.Response:
     return web.json_response({"error": {"code": reason}}, status=status)
 
 
@@ -93,17 +94,17 @@ class TeamsAdapter(CloudAdapter):
     """CloudAdapter whose `process` answers bad requests with a clean 4xx, never 500, and
     records one log line and one metric per request.
 
-    `channel_issuer` None means anonymous (demo mode, the Agents Playground); then
+    `token_gate` None means anonymous (demo mode, the Agents Playground); then
     `loopback_only` keeps replies on this machine: a serviceUrl elsewhere is refused."""
 
     def __init__(self, authentication: BotFrameworkAuthentication, metrics: Metrics, *,
-                 channel_issuer: str | None, loopback_only: bool = False) -> None:
+                 token_gate: ChannelTokenGate | None, loopback_only: bool = False) -> None:
         super().__init__(authentication)
         self.metrics = metrics
-        self._issuer = channel_issuer
+        self._gate = token_gate
         self._loopback_only = loopback_only
 
-    async def process(self, request: web.Request, bot: Bot) -> web.Response:  # type: ignore[override]
+    async def process(self, request: web.Request, bot: Bot) -> web.Response:
         started = time.perf_counter()
         response: web.Response | None = None
         activity: Activity | None = None
@@ -125,29 +126,34 @@ class TeamsAdapter(CloudAdapter):
     async def _process(self, request: web.Request, bot: Bot
                        ) -> tuple[web.Response, Activity | None]:
         if request.method != "POST":
-            return _bad(405, "MethodNotAllowed"), None
+            return _refuse(405, "MethodNotAllowed"), None
         if request.content_type != "application/json":
-            return _bad(415, "UnsupportedMediaType"), None
+            return _refuse(415, "UnsupportedMediaType"), None
         auth_header = request.headers.get("Authorization", "")
-        if self._issuer is not None and not plausible_channel_token(auth_header, self._issuer):
-            log.info("unauthorized request: no plausible channel token")
-            return _bad(401, "Unauthorized"), None
+        if self._gate is not None:
+            try:
+                admitted = await self._gate.admits(auth_header)
+            except SigningKeysUnavailable:
+                return _refuse(503, "SigningKeysUnavailable"), None  # Teams retries later
+            if not admitted:
+                log.info("unauthorized request: no channel token for this bot")
+                return _refuse(401, "Unauthorized"), None
         try:
             body = json.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
-            return _bad(413, "PayloadTooLarge"), None
+            return _refuse(413, "PayloadTooLarge"), None
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return _bad(400, "MalformedJson"), None
+            return _refuse(400, "MalformedJson"), None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad(400, "NotAnActivity"), None
+            return _refuse(400, "NotAnActivity"), None
         service_url, channel_id = body.get("serviceUrl"), body.get("channelId")
         if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")) \
                 or not isinstance(channel_id, (str, type(None))):
-            return _bad(400, "IncompleteActivity"), None
+            return _refuse(400, "IncompleteActivity"), None
         if self._loopback_only and not is_loopback_url(service_url):
             log.warning("demo mode answers only a Bot Connector on this machine; refused %s",
                         service_url[:100])
-            return _bad(403, "ServiceUrlNotLocal"), None
+            return _refuse(403, "ServiceUrlNotLocal"), None
         auth = await self._authenticate(
             Activity(channel_id=channel_id, service_url=service_url), auth_header)
         if isinstance(auth, web.Response):
@@ -158,13 +164,13 @@ class TeamsAdapter(CloudAdapter):
             misshapen = "activity.channelData"  # botbuilder reads its .team for every Teams one
         if misshapen:
             log.info("malformed activity: %s has the wrong type", misshapen)
-            return _bad(400, "MalformedActivity"), None
+            return _refuse(400, "MalformedActivity"), None
         try:
             activity = Activity().deserialize(body)
         except (DeserializationError, TypeError, ValueError, AttributeError, RecursionError):
-            return _bad(400, "MalformedActivity"), None
+            return _refuse(400, "MalformedActivity"), None
         if not activity.type or not activity.conversation or not activity.conversation.id:
-            return _bad(400, "IncompleteActivity"), activity
+            return _refuse(400, "IncompleteActivity"), activity
         invoke = await self.process_activity(auth, activity, bot.on_turn)
         if invoke is None:
             return web.Response(status=201 if activity.type == ActivityTypes.message else 200), \
@@ -181,13 +187,13 @@ class TeamsAdapter(CloudAdapter):
             return await self.bot_framework_authentication.authenticate_request(
                 activity, auth_header)
         except SigningKeysUnavailable:
-            return _bad(503, "SigningKeysUnavailable")  # Teams retries later
+            return _refuse(503, "SigningKeysUnavailable")  # Teams retries later
         # botbuilder answers a header it cannot read with a None identity that then fails as
         # AttributeError, and endorsement failures with a bare Exception: all "not authenticated".
         except (PermissionError, jwt.PyJWTError, LookupError, ValueError, AttributeError,
                 TypeError) as err:
             log.info("unauthorized request: %s", type(err).__name__)
-            return _bad(401, "Unauthorized")
+            return _refuse(401, "Unauthorized")
         except Exception as err:  # noqa: BLE001 - see above; never a 500 for a bad token
             log.info("unauthorized request: %s", type(err).__name__)
-            return _bad(401, "Unauthorized")
+            return _refuse(401, "Unauthorized")

@@ -1,9 +1,10 @@
 """Who may talk to MeetBot: the Bot Connector's channel token, checked by botbuilder's own
-validation (issuer, signature, audience, endorsements, the serviceUrl claim) behind two cheap
-guards of ours: a token from any issuer but the configured channel's is refused before
-botbuilder sees it (its emulator path would fetch an OpenID document with a blocking call), and
-the channel's signing keys are fetched on the shared aiohttp session, never by botbuilder's
-blocking fetch.
+validation (issuer, signature, audience, endorsements, the serviceUrl claim) behind cheap
+guards of ours, before the body is even read (`ChannelTokenGate`): a bearer JWT from the
+configured channel's issuer -- any other is refused before botbuilder sees it (its emulator path
+would fetch an OpenID document with a blocking call) -- signed with one of the channel's current
+keys, for this bot, not expired. The channel's signing keys are fetched on the shared aiohttp
+session, never by botbuilder's blocking fetch.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import jwt
+from botbuilder.schema import Activity
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     AuthenticationConfiguration,
@@ -57,6 +59,21 @@ class SigningKeys:
         self._cache = JwtTokenExtractor.get_open_id_metadata(metadata_url)
         self._lock = asyncio.Lock()
         self._known: frozenset[str] = frozenset()
+        self._public: dict[str, Any] = {}  # kid -> RSA public key, built from `_parsed_from`
+        self._parsed_from: list[dict[str, Any]] | None = None
+
+    def public_key(self, kid: str | None) -> Any:
+        """The current signing key with this id (None: not one of the channel's keys)."""
+        keys = self._cache.keys
+        if keys is not self._parsed_from:  # refreshed (by us, or by botbuilder itself)
+            public = {}
+            for key in keys or ():
+                try:
+                    public[key["kid"]] = jwt.PyJWK(key, algorithm="RS256").key
+                except (KeyError, TypeError, jwt.PyJWTError):
+                    continue  # a key we cannot use signs nothing we accept
+            self._public, self._parsed_from = public, keys
+        return self._public.get(kid) if kid else None
 
     async def ensure(self, auth_header: str) -> None:
         now = datetime.now()
@@ -124,9 +141,9 @@ class ChannelAuthentication(BotFrameworkAuthentication):
         self._inner = inner
         self._connectors = connectors
         self._keys = keys
-        self._checked: OrderedDict[tuple, tuple[float, AuthenticateRequestResult]] = OrderedDict()
+        self._checked: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
 
-    async def authenticate_request(self, activity, auth_header):
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> Any:
         key = (auth_header, activity.channel_id, activity.service_url)
         seen = self._checked.get(key) if auth_header else None
         if seen is not None and seen[0] > time.time():
@@ -142,26 +159,30 @@ class ChannelAuthentication(BotFrameworkAuthentication):
                 self._checked.popitem(last=False)
         return result
 
-    async def authenticate_streaming_request(self, auth_header, channel_id_header):
+    async def authenticate_streaming_request(self, auth_header: str,
+                                             channel_id_header: str) -> Any:
         return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
 
-    def create_connector_factory(self, claims_identity):
+    def create_connector_factory(self, claims_identity: Any) -> PooledConnectorFactory:
         return self._connectors
 
-    async def create_user_token_client(self, claims_identity):
+    async def create_user_token_client(self, claims_identity: Any) -> None:
         return None
 
     def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
+        return str(self._inner.get_originating_audience())
 
-    async def authenticate_channel_request(self, auth_header: str):
+    async def authenticate_channel_request(self, auth_header: str) -> Any:
         return await self._inner.authenticate_channel_request(auth_header)
 
 
 
 def bot_framework_authentication(settings: Settings) -> BotFrameworkAuthentication:
+    # botbuilder checks incoming tokens against the app id alone; the password it would use for
+    # replies is never used (replies go through our connectors with the token broker's token,
+    # whatever the credential: secret, certificate, federated or managed identity).
     credentials = PasswordServiceClientCredentialFactory(
-        app_id=settings.app_id or None, password=settings.app_password or None,
+        app_id=settings.app_id or None, password=settings.credential.secret or None,
         tenant_id=settings.app_tenant_id or None)
     overridden = any((settings.to_channel_from_bot_login_url,
                       settings.to_channel_from_bot_oauth_scope,
@@ -185,7 +206,7 @@ def bot_framework_authentication(settings: Settings) -> BotFrameworkAuthenticati
 
 
 def _government(settings: Settings) -> bool:
-    return settings.channel_service == GovernmentConstants.CHANNEL_SERVICE
+    return bool(settings.channel_service == GovernmentConstants.CHANNEL_SERVICE)
 
 
 def channel_login_url(settings: Settings) -> str:
@@ -210,8 +231,8 @@ def channel_metadata_url(settings: Settings) -> str:
     if settings.to_bot_from_channel_openid_metadata_url:
         return settings.to_bot_from_channel_openid_metadata_url
     if _government(settings):
-        return GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
-    return AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+        return str(GovernmentConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
+    return str(AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL)
 
 
 def channel_issuer(settings: Settings) -> str:
@@ -219,8 +240,42 @@ def channel_issuer(settings: Settings) -> str:
     if settings.to_bot_from_channel_token_issuer:
         return settings.to_bot_from_channel_token_issuer
     if _government(settings):
-        return GovernmentConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
-    return AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+        return str(GovernmentConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER)
+    return str(AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER)
+
+
+class ChannelTokenGate:
+    """The first look at /api/messages' Authorization header, before the body is read: a bearer
+    JWT signed by the channel (RS256, one of its current keys), from the channel's issuer, for
+    this bot, not expired. Anyone else's request costs a header parse and at most one RSA
+    verification -- never the parsing of a body of their choosing. botbuilder's full validation
+    (endorsements, the serviceUrl claim) still follows once the body is read.
+
+    botbuilder verifies channel tokens with RS256 only (JwtTokenExtractor), with five minutes of
+    clock skew and `aud` = the bot's app id (ChannelValidation); this refuses what it would."""
+
+    LEEWAY = 300
+
+    def __init__(self, keys: SigningKeys, *, issuer: str, app_id: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._app_id = app_id
+
+    async def admits(self, auth_header: str | None) -> bool:
+        """Raises SigningKeysUnavailable when the channel's keys cannot be had (a 503)."""
+        if not auth_header or not plausible_channel_token(auth_header, self._issuer):
+            return False
+        await self._keys.ensure(auth_header)
+        key = self._keys.public_key(_kid(auth_header))
+        if key is None:
+            return False
+        try:
+            jwt.decode(auth_header[7:], key, algorithms=["RS256"], audience=self._app_id,
+                       issuer=self._issuer, leeway=self.LEEWAY,
+                       options={"require": ["exp", "iss", "aud"]})
+        except jwt.PyJWTError:
+            return False
+        return True
 
 
 def plausible_channel_token(auth_header: str | None, issuer: str) -> bool:

@@ -136,6 +136,11 @@ def to_json(value: Any) -> Any:
     return out
 
 
+def _object(answer: Any) -> dict[str, Any]:
+    """A JSON object the Connector answered, or {} for anything else (an empty 200, a list)."""
+    return answer if isinstance(answer, dict) else {}
+
+
 class Conversations:
     def __init__(self, client: BotConnector) -> None:
         self._c = client
@@ -169,18 +174,20 @@ class Conversations:
         return ChannelAccount().deserialize(await self._c.call(
             "GET", f"/v3/conversations/{_q(conversation_id)}/members/{_q(member_id)}") or {})
 
-    async def get_member(self, conversation_id: str, member_id: str) -> dict:
+    async def get_member(self, conversation_id: str, member_id: str) -> dict[str, Any]:
         """The member as Teams returns it (TeamsChannelAccount JSON: aadObjectId, …)."""
-        return await self._c.call(
-            "GET", f"/v3/conversations/{_q(conversation_id)}/members/{_q(member_id)}")
+        return _object(await self._c.call(
+            "GET", f"/v3/conversations/{_q(conversation_id)}/members/{_q(member_id)}"))
 
     async def get_conversation_paged_members(self, conversation_id: str, page_size: int = 500,
-                                             continuation_token: str | None = None) -> dict:
+                                             continuation_token: str | None = None
+                                             ) -> dict[str, Any] | None:
         params = {"pageSize": str(page_size)}
         if continuation_token:
             params["continuationToken"] = continuation_token
-        return await self._c.call(
+        page = await self._c.call(
             "GET", f"/v3/conversations/{_q(conversation_id)}/pagedmembers", params=params)
+        return page if isinstance(page, dict) else None  # not a page: the caller says so
 
 
 class BotConnector:
@@ -204,7 +211,8 @@ class BotConnector:
         self._http = RetryClient(client_session=session)
         self.conversations = Conversations(self)
 
-    async def call(self, method: str, path: str, body: Any = None, params: dict | None = None):
+    async def call(self, method: str, path: str, body: Any = None,
+                   params: dict[str, str] | None = None) -> Any:
         """One Connector call, retried as the module docstring says. Returns the parsed JSON
         answer (None when empty or unreadable); raises ConnectorError when it finally fails."""
         headers = {}
@@ -257,7 +265,7 @@ class PooledConnectorFactory(ConnectorFactory):
         self._max = max_clients
         self._options = options
 
-    async def create(self, service_url: str, audience: str = None) -> BotConnector:
+    async def create(self, service_url: str, audience: str | None = None) -> BotConnector:
         return self.get(service_url)
 
     def get(self, service_url: str) -> BotConnector:

@@ -22,6 +22,7 @@ from bot.errors import (
     SignInRequired,
     describe,
 )
+from bot.i18n import ENGLISH, Translator
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +84,18 @@ def not_implemented() -> InvokeResponse:
     return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
 
 
-def signin_card(*, text: str, connection_name: str, signin_url: str,
-                sso_resource: str) -> Activity:
+def signin_card(*, connection_name: str, signin_url: str, sso_resource: str,
+                tr: Translator = ENGLISH) -> Activity:
     """OAuthCard with a tokenExchangeResource: Teams answers silently with a
     signin/tokenExchange invoke carrying the user's SSO token; the button opens our consent
     page when it cannot."""
-    card = OAuthCard(text=text, connection_name=connection_name,
-                     buttons=[CardAction(type="signin", title="Sign in", value=signin_url)],
+    _ = tr.gettext
+    card = OAuthCard(text=_("Sign in so I can create Teams meetings as you."),
+                     connection_name=connection_name,
+                     buttons=[CardAction(type="signin", title=_("Sign in"), value=signin_url)],
                      token_exchange_resource=TokenExchangeResource(
                          id=str(uuid.uuid4()), uri=sso_resource, provider_id=None))
-    return Activity(type=ActivityTypes.message, summary="Sign in to create meetings",
+    return Activity(type=ActivityTypes.message, summary=_("Sign in to create meetings"),
                     attachments=[Attachment(content_type=OAUTH, content=card)])
 
 
@@ -109,16 +112,18 @@ def log_refusal(err: BaseException, activity_id: str | None, conversation_id: st
 
 
 def error_reply(err: BaseException, invoke_name: str | None, *,
-                retry: dict[str, Any] | None = None) -> Activity | InvokeResponse:
+                retry: dict[str, Any] | None = None,
+                tr: Translator = ENGLISH) -> Activity | InvokeResponse:
     """The one place that picks how an error reaches the user: a card message for a typed
-    command, a toast or a card in place for a card click, text in the compose box."""
-    msg = describe(err)
+    command, a toast or a card in place for a card click, text in the compose box; in the
+    language of the person it answers (`tr`)."""
+    msg = describe(err, tr)
     if invoke_name == "adaptiveCard/action" and isinstance(err, TOAST_ERRORS):
         return invoke_toast(msg.text)
     if invoke_name is not None and invoke_name.startswith("composeExtension/"):
         return compose_text(msg.title, msg.text)
     if isinstance(err, ConsentRequired):
-        card = cards.consent_card(msg, admin_consent_url=err.admin_consent_url)
+        card = cards.consent_card(msg, admin_consent_url=err.admin_consent_url, tr=tr)
     else:
-        card = cards.error_card(msg, retry=retry)
+        card = cards.error_card(msg, retry=retry, tr=tr)
     return card_activity(card) if invoke_name is None else invoke_card(card)

@@ -10,35 +10,40 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import BotAdapter, InvokeResponse, TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes, TokenExchangeInvokeResponse
 from msrest.exceptions import DeserializationError
 
 import cards
-from bot.errors import MeetBotError, TenantNotAllowed
+from bot.errors import ConnectorError, MeetBotError, TenantNotAllowed
 from bot.grammar import Mention
-from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity
+from bot.handlers import DEMO_TENANT, ExchangeResult, Inbound, MeetBot, demo_identity, tr_of
+from bot.i18n import locale_tag, translator
 from bot.members import Members
 from bot.models import Caller, Person
 
 from . import replies
+from .connector import PooledConnectorFactory
 
 log = logging.getLogger(__name__)
 
 _INBOUND = "meetbot.inbound"
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _tenant(activity: Activity) -> str:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = channel_data.get("tenant") if isinstance(channel_data.get("tenant"), dict) else {}
-    return (activity.conversation.tenant_id if activity.conversation else None) or \
-        tenant.get("id") or ""
+    tenant = _dict(_dict(activity.channel_data).get("tenant"))
+    return str((activity.conversation.tenant_id if activity.conversation else None)
+               or tenant.get("id") or "")
 
 
 def _time_zone(activity: Activity) -> str | None:
     if activity.local_timezone:
-        return activity.local_timezone
+        return str(activity.local_timezone)
     for entity in activity.entities or ():
         if entity.type == "clientInfo":
             zone = (entity.additional_properties or {}).get("timezone")
@@ -73,8 +78,7 @@ def read_inbound(activity: Activity, *, demo: bool) -> Inbound:
     if demo and not oid:  # the Agents Playground may omit it
         oid = demo_identity(teams_id)
     tenant = _tenant(activity) or (DEMO_TENANT if demo else "")
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = channel_data.get("team") if isinstance(channel_data.get("team"), dict) else {}
+    team = _dict(_dict(activity.channel_data).get("team"))
     conversation = activity.conversation
     return Inbound(
         channel_id=activity.channel_id or "", activity_id=activity.id or "",
@@ -84,8 +88,9 @@ def read_inbound(activity: Activity, *, demo: bool) -> Inbound:
         caller=Caller(tenant_id=tenant, aad_object_id=oid,
                       name=(sender.name or "") if sender else "", teams_id=teams_id),
         team_id=team.get("id"), text=activity.text or "", time_zone=_time_zone(activity),
-        locale=activity.locale, mentions=_mentions(activity) if activity.text else (),
-        value=activity.value, reply_to_id=activity.reply_to_id)
+        locale=locale_tag(activity.locale), mentions=_mentions(activity) if activity.text else (),
+        value=activity.value, reply_to_id=activity.reply_to_id,
+        via_invoke=activity.type == ActivityTypes.invoke)
 
 
 class TeamsTurn:
@@ -95,7 +100,9 @@ class TeamsTurn:
         self._context = context
         self._router = router
         self.inbound = inbound
-        self.members: Members = context.turn_state[BotAdapter.BOT_CONNECTOR_CLIENT_KEY].conversations
+        # Member look-ups go to the Bot Connector of the activity's serviceUrl (the channel
+        # token validated it), on the process's pooled client.
+        self.members: Members = router.connectors.get(context.activity.service_url).conversations
 
     async def send(self, msg: cards.CardMessage) -> str | None:
         sent = await self._context.send_activity(replies.card_activity(msg))
@@ -115,15 +122,14 @@ class TeamsTurn:
     async def ask_to_sign_in(self) -> None:
         router = self._router
         await self._context.send_activity(replies.signin_card(
-            text="Sign in so I can create Teams meetings as you.",
             connection_name=router.connection_name,
             signin_url=f"{router.signin_url}?tenant={self.inbound.caller.tenant_id}",
-            sso_resource=router.sso_resource))
+            sso_resource=router.sso_resource, tr=tr_of(self.inbound)))
 
     async def reply_error(self, err: MeetBotError, *, retry_ref: str | None = None) -> str | None:
         replies.log_refusal(err, self.inbound.activity_id, self.inbound.conversation_id)
         retry = cards.actions.retry_data(retry_ref) if retry_ref else None
-        reply = replies.error_reply(err, None, retry=retry)
+        reply = replies.error_reply(err, None, retry=retry, tr=tr_of(self.inbound))
         assert isinstance(reply, Activity)
         sent = await self._context.send_activity(reply)
         return sent.id if sent is not None else None
@@ -144,18 +150,19 @@ def invoke(*names: str) -> Callable[[InvokeHandler], InvokeHandler]:
 
 def _message_text(payload: Any) -> str:
     """The plain text of the message a compose action started from (its subject default)."""
-    if not isinstance(payload, dict):
+    content = _dict(_dict(payload).get("body")).get("content")
+    if not isinstance(content, str):
         return ""
-    body = payload.get("body") if isinstance(payload.get("body"), dict) else {}
-    content = body.get("content") if isinstance(body.get("content"), str) else ""
     text = html.unescape(re.sub(r"<[^>]+>", " ", content[:20_000]))
     return " ".join(text.split())[:200]
 
 
 class TeamsRouter(TeamsActivityHandler):
-    def __init__(self, bot: MeetBot, *, sso_resource: str = "", signin_url: str = "",
-                 connection_name: str = "", demo: bool = False) -> None:
+    def __init__(self, bot: MeetBot, connectors: PooledConnectorFactory, *,
+                 sso_resource: str = "", signin_url: str = "", connection_name: str = "",
+                 demo: bool = False) -> None:
         self.bot = bot
+        self.connectors = connectors
         self.sso_resource = sso_resource
         self.signin_url = signin_url
         self.connection_name = connection_name
@@ -179,19 +186,27 @@ class TeamsRouter(TeamsActivityHandler):
         err = TenantNotAllowed(f"tenant {inbound.caller.tenant_id} not in ALLOWED_TENANTS")
         replies.log_refusal(err, inbound.activity_id, inbound.conversation_id)
         activity = context.activity
+        tr = tr_of(inbound)
         if activity.type == ActivityTypes.invoke:
-            reply = replies.error_reply(err, activity.name or "")
+            reply = replies.error_reply(err, activity.name or "", tr=tr)
             await context.send_activity(Activity(type=ActivityTypes.invoke_response, value=reply))
         elif activity.type == ActivityTypes.message:
-            await context.send_activity(replies.error_reply(err, None))
+            await context.send_activity(replies.error_reply(err, None, tr=tr))
 
     # --- messages -------------------------------------------------------------------------
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         turn = self._turn(turn_context)
         try:
             await self.bot.on_message(turn)
+        except ConnectorError as err:
+            # The answer itself was refused after the retries: an error card would go the
+            # same way (and hold Teams' request as long again).
+            self.bot.reply_lost(turn.inbound, err)
         except MeetBotError as err:
-            await turn.reply_error(err)
+            try:
+                await turn.reply_error(err)
+            except ConnectorError as lost:
+                self.bot.reply_lost(turn.inbound, lost)
 
     # --- invokes ----------------------------------------------------------------------------
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
@@ -208,7 +223,7 @@ class TeamsRouter(TeamsActivityHandler):
             return await handler(self, turn)
         except MeetBotError as err:
             replies.log_refusal(err, turn.inbound.activity_id, turn.inbound.conversation_id)
-            reply = replies.error_reply(err, name)
+            reply = replies.error_reply(err, name, tr=tr_of(turn.inbound))
             assert isinstance(reply, InvokeResponse)
             return reply
 
@@ -240,8 +255,10 @@ class TeamsRouter(TeamsActivityHandler):
     @invoke("composeExtension/fetchTask")
     async def _compose_fetch(self, turn: TeamsTurn) -> InvokeResponse:
         value = turn.inbound.value if isinstance(turn.inbound.value, dict) else {}
-        form = self.bot.compose_form(_message_text(value.get("messagePayload")))
-        return replies.compose_form(form, "Create meeting")
+        form = self.bot.compose_form(_message_text(value.get("messagePayload")),
+                                     turn.inbound.locale)
+        _ = tr_of(turn.inbound).gettext
+        return replies.compose_form(form, _("Create meeting"))
 
     @invoke("composeExtension/submitAction")
     async def _compose_submit(self, turn: TeamsTurn) -> InvokeResponse:
@@ -265,7 +282,8 @@ class TeamsRouter(TeamsActivityHandler):
         replies.log_refusal(error, activity.id,
                             activity.conversation.id if activity.conversation else None)
         is_invoke = activity.type == ActivityTypes.invoke
-        reply = replies.error_reply(error, (activity.name or "") if is_invoke else None)
+        reply = replies.error_reply(error, (activity.name or "") if is_invoke else None,
+                                    tr=translator(activity.locale))
         try:
             if isinstance(reply, InvokeResponse):
                 await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response,

@@ -20,7 +20,11 @@ from hypothesis import strategies as st
 
 from bot.errors import ParseError, describe
 from bot.grammar import DEFAULT_SUBJECT, Mention, parse, user_time_from
+from bot.i18n import translator
 from bot.models import AttendeeScope, HelpRequest, MeetingRequest, Person, SignOutRequest
+from bot.options import extract as extract_options
+from cards.messages import help_card
+from tests.helpers import texts
 
 ROOT = Path(__file__).resolve().parents[1]
 BERLIN = user_time_from("Europe/Berlin")
@@ -190,6 +194,18 @@ def test_the_help_cards_examples_mean_what_they_say(language: str, text: str, wa
     """Whatever the user's Teams language: the verb says which language the command is in."""
     _check_ok(_parse(text, f"{language}-{language.upper()}" if locale == "own" else locale), want)
     assert _parse(text.split()[0], locale).bare  # the verb alone is a bare meet
+
+
+@pytest.mark.parametrize("locale", ["en-US", "de-DE", "fr-FR", "es-ES"])
+def test_every_command_on_the_help_card_is_read(locale: str) -> None:
+    """The help card (cards/messages.py, through the shipped catalogues) shows commands in the
+    user's language; each is one the bot reads as typed, options first as the bot does."""
+    shown = " ".join(texts(help_card(tr=translator(locale)).card))
+    commands = re.findall(r"\*\*(.+?)\*\*", shown)
+    assert len(commands) >= 9, shown
+    for command in commands:
+        got = _parse(extract_options(command.replace("@Ana", "<at>Ana</at>")).text, locale)
+        assert got in (HelpRequest(), SignOutRequest()) or isinstance(got, MeetingRequest), command
 
 
 @pytest.mark.parametrize(("text", "want"), [

@@ -203,6 +203,9 @@ def test_every_command_on_the_help_card_is_read(locale: str) -> None:
     shown = " ".join(texts(help_card(tr=translator(locale)).card))
     commands = re.findall(r"\*\*(.+?)\*\*", shown)
     assert len(commands) >= 9, shown
+    # …and the note's subject in quotes: meet "Dec 9 retro" at 3pm.
+    commands += re.findall(r'((?:meet|treffen|réunion|reunión) "[^"]+" [^.]+)\. ', shown)
+    assert len([c for c in commands if '"' in c]) == 1, shown
     for command in commands:
         got = _parse(extract_options(command.replace("@Ana", "<at>Ana</at>")).text, locale)
         assert got in (HelpRequest(), SignOutRequest()) or isinstance(got, MeetingRequest), command

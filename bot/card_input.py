@@ -39,6 +39,7 @@ from cards.new_meeting import (
 )
 
 from .errors import BadCardAction, ParseError
+from .grammar import SUBJECT_TOO_LONG
 from .models import (
     DEFAULT_SUBJECT,
     MAX_SUBJECT,
@@ -181,8 +182,9 @@ def request_from_form(form: CreateFromForm, *, now: datetime,
                       user_time: UserTime) -> MeetingRequest:
     """The new-meeting card's inputs as the grammar would have read them: starting now."""
     if form.subject and len(form.subject) > MAX_SUBJECT:
-        raise ParseError(f"The subject is {len(form.subject)} characters long; please keep it "
-                         f"under {MAX_SUBJECT}")
+        params = {"length": str(len(form.subject)), "limit": str(MAX_SUBJECT)}
+        raise ParseError(SUBJECT_TOO_LONG.format(**params), template=SUBJECT_TOO_LONG,
+                         params=params)
     start = now.astimezone(user_time.tz)
     return MeetingRequest(subject=form.subject or DEFAULT_SUBJECT, start=start,
                           end=start + timedelta(minutes=form.minutes), starts_now=True,

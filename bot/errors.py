@@ -35,14 +35,22 @@ class ParseError(MeetBotError):
     """The text is a `meet` command we cannot honour. `reason` is a short user-facing phrase
     saying what was wrong (e.g. "“25:00” is not a time of day"); `example` a correct command.
     `suggestion`, when set, is the user's own command with a close correction applied ("tomorow"
-    -> "tomorrow"), checked to parse: the error card offers it as a button that runs it."""
+    -> "tomorrow"), checked to parse: the error card offers it as a button that runs it.
 
-    def __init__(self, reason: str, example: str = EXAMPLE,
-                 suggestion: str | None = None) -> None:
+    `template` is the reason's English msgid in the gettext domain "grammar" (placeholders in
+    braces) and `params` its values, so `reason == template.format(**params)`; a translated
+    reason is `gettext(template).format(**params)`. Values are the user's own words or names
+    (days, months) already in the user's language; `example`/`suggestion` are commands in the
+    language the user typed. None when the reason has no msgid."""
+
+    def __init__(self, reason: str, example: str = EXAMPLE, suggestion: str | None = None, *,
+                 template: str | None = None, params: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.example = example
         self.suggestion = suggestion
+        self.template = template
+        self.params: dict[str, str] = dict(params or {})
 
 
 class OptionProblem(ParseError):

@@ -157,6 +157,13 @@ def _in_language(request: MeetingRequest, tr: Translator) -> MeetingRequest:
     return replace(request, subject=tr.gettext(DEFAULT_SUBJECT))
 
 
+def _grammar_says(text: str | None, template: str | None, params: dict[str, str],
+                  tr: Translator) -> str | None:
+    """A sentence of the grammar (a help reason, how a date was read) in `tr`'s language: its
+    msgid in the "grammar" domain, filled; as the grammar wrote it when it has none."""
+    return tr.gettext(template, domain="grammar").format(**params) if template else text
+
+
 class MeetBot:
     def __init__(self, service: MeetingService, records: Records, *, ack_after: float = 5.0,
                  on_reply_lost: Callable[[], None] | None = None) -> None:
@@ -205,7 +212,9 @@ class MeetBot:
             return
         _ = tr_of(inbound).gettext
         if isinstance(command, HelpRequest):
-            await turn.send(cards.help_card(command.reason, tr=tr_of(inbound)))
+            tr = tr_of(inbound)
+            reason = _grammar_says(command.reason, command.template, command.params, tr)
+            await turn.send(cards.help_card(reason, tr=tr))
         elif isinstance(command, SignOutRequest):
             await self.service.broker.sign_out(user_key(inbound.caller))
             await turn.say(_("You're signed out. I'll ask you to sign in next time."))
@@ -345,7 +354,9 @@ class MeetBot:
             conversation_id=inbound.conversation_id, organizer_id=meeting.organizer_id
             or inbound.caller.aad_object_id,
             time_zone=user_time.name if user_time.known else None, card_ids=card_ids,
-            date_reading=request.date_reading if request is not None else None,
+            date_reading=None if request is None else _grammar_says(
+                request.date_reading, request.date_reading_template,
+                request.date_reading_params, tr_of(inbound)),
             locale=inbound.locale)
         await self.records.save(record)
         return record

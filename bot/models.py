@@ -5,7 +5,7 @@ returns them, and the card builders render them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import Enum
 
@@ -104,8 +104,11 @@ class MeetingRequest:
     scope: AttendeeScope = AttendeeScope.NONE
     bare: bool = False  # just "meet": in a channel, the router offers the new-meeting card
     # How an ambiguous numeric date was read ("“12/9” read as 9 December (month/day, …)"), for
-    # the card to show; None when the text named no such date.
+    # the card to show; None when the text named no such date. The same as an English msgid of
+    # the gettext domain "grammar" and its values: gettext(template).format(**params).
     date_reading: str | None = None
+    date_reading_template: str | None = field(default=None, compare=False)
+    date_reading_params: dict[str, str] = field(default_factory=dict, compare=False)
     options: MeetingOptions = MeetingOptions()  # what the words (or the form) asked for
 
     @property
@@ -116,9 +119,12 @@ class MeetingRequest:
 
 @dataclass(frozen=True, slots=True)
 class HelpRequest:
-    """`help`, `?`, or text we did not understand (then `reason` says why)."""
+    """`help`, `?`, or text we did not understand (then `reason` says why; `template` and
+    `params` are it as an English msgid of the gettext domain "grammar" and its values)."""
 
     reason: str | None = None
+    template: str | None = field(default=None, compare=False)
+    params: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

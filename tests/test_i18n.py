@@ -311,8 +311,11 @@ def test_a_grammar_refusal_is_rendered_from_its_template_in_the_users_language(
     msg = describe(err, with_grammar)
     assert (msg.title, msg.text) == ("Das habe ich nicht verstanden", "„25 Uhr“ ist keine Uhrzeit.")
     assert msg.example == "treffen jetzt 30 min über Budgetplanung"  # the stock one, in German
-    # No translation of that template (yet): the English template, filled.
-    assert describe(err, de).text == "“25 Uhr” is not a time of day."
+    # The shipped catalogue (locales/de/LC_MESSAGES/grammar.po) has its own words for it.
+    assert describe(err, de).text == "„25 Uhr“ ist keine gültige Uhrzeit."
+    # A template no catalogue translates: the English template, filled.
+    untranslated = _parse_error("“25 Uhr” is new", "“{text}” is new", text="25 Uhr")
+    assert describe(untranslated, de).text == "“25 Uhr” is new."
     # No template: the reason as the grammar wrote it; in English, unchanged.
     assert describe(_parse_error("as written", None), de).text == "as written."
     assert describe(err).title == "I couldn't read that"

@@ -226,13 +226,16 @@ async def test_help_the_connector_refuses_is_one_error_line_not_an_error_card_af
 
     started = time.monotonic()
     assert (await demo_bot.post(act)).status == 201
-    assert time.monotonic() - started < REPLY_DEADLINE
+    # One reply's deadline, not two: well inside the ~15 s after which Teams redelivers.
+    assert time.monotonic() - started < REPLY_DEADLINE + 1
 
     [line] = lost_lines(caplog)
     assert line.getMessage().startswith("reply lost") and line.exc_info is None
     assert line.activity_id == act["id"]  # type: ignore[attr-defined]
     assert await metric(demo_bot, "meetbot_replies_lost_total") == 1
-    assert len(connector.faulted) == REPLY_ATTEMPTS  # one reply's, not an error card's too
+    # One reply's attempts (the deadline ends them before the count does), no error card's too.
+    assert 1 < len(connector.faulted) <= REPLY_ATTEMPTS
+    assert len({path for _, path, _ in connector.faulted}) == 1
 
 
 # --- slow Graph, then a refused card -------------------------------------------------------------

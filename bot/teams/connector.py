@@ -195,11 +195,13 @@ class BotConnector:
 
     `deadline` bounds one call, retries and waits included (the bot's token is fetched before
     it starts: the token broker bounds its own waits); one attempt may take `deadline / 2`, so
-    a hung attempt leaves room for another."""
+    a hung attempt leaves room for another. `attempts` is generous on purpose: a card the
+    Connector keeps throttling is lost for good once given up (Teams got its answer already),
+    so the deadline, not the count, should end the trying."""
 
     def __init__(self, session: aiohttp.ClientSession, service_url: str, token: TokenSource,
                  *, deadline: float = 10.0, max_retry_after: float = 5.0,
-                 attempts: int = 5) -> None:
+                 attempts: int = 8) -> None:
         self.service_url = service_url.rstrip("/")
         self._token = token
         self._deadline = deadline

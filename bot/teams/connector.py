@@ -58,6 +58,9 @@ RETRY_EXCEPTIONS = {aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                     asyncio.TimeoutError}
 
 
+MAX_BACKOFF = 2.0
+
+
 class ConnectorRetry(ExponentialRetry):
     """aiohttp-retry options for one Connector call (a new one per call: it remembers the last
     answer, which the final ConnectorError reports).
@@ -72,7 +75,11 @@ class ConnectorRetry(ExponentialRetry):
         self.retry_statuses = RETRY_STATUSES if self.idempotent else POST_RETRY_STATUSES
         self.last_status: int | None = None
         self.last_retry_after: float | None = None
-        super().__init__(attempts=attempts, start_timeout=0.25, max_timeout=max_retry_after,
+        # Our own waits stop growing at MAX_BACKOFF, so a reply's deadline holds several more
+        # attempts after a bad patch (a Connector unreachable for a second or two); a longer
+        # Retry-After is still honoured (get_timeout).
+        super().__init__(attempts=attempts, start_timeout=0.25,
+                         max_timeout=min(MAX_BACKOFF, max_retry_after),
                          statuses=set(), retry_all_server_errors=False,
                          exceptions=RETRY_EXCEPTIONS if self.idempotent else POST_RETRY_EXCEPTIONS,
                          evaluate_response_callback=self._final)

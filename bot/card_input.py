@@ -120,9 +120,11 @@ def _subject(value: Any) -> str | None:
 def _choice(data: dict[str, Any], input_id: str, offered: dict[str, str]) -> str | None:
     """A choice the form offered; None for Teams' default (or an older form without it)."""
     value = data.get(input_id, TEAMS_DEFAULT)
+    if value == "":  # cleared, or a form from before the default had a value of its own
+        return None
     if not isinstance(value, str) or value not in offered:
         raise _unreadable(f"{input_id} must be one of {sorted(offered)}")
-    return value or None
+    return None if value == TEAMS_DEFAULT else value
 
 
 def _toggle(data: dict[str, Any], input_id: str) -> bool | None:

@@ -32,7 +32,7 @@ INPUT_PRESENTERS = "presenters"
 INPUT_LOBBY = "lobby"
 INPUT_RECORD = "record"  # Input.Toggle: "true" records automatically
 INPUT_CHAT = "chat"  # Input.Toggle: "false" turns the meeting chat off
-TEAMS_DEFAULT = ""
+TEAMS_DEFAULT = "default"  # a value the renderer shows as selected (an empty one reads as none)
 PRESENTER_CHOICES = {TEAMS_DEFAULT: N_("Teams default"), Presenters.ORGANIZER.value: N_("Only me"),
                      Presenters.ORGANIZATION.value: N_("My organisation"),
                      Presenters.EVERYONE.value: N_("Everyone")}

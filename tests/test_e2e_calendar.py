@@ -430,7 +430,7 @@ async def test_the_channel_form_sets_the_options_it_offers(demo_bot, connector):
     form = card_of(await reply_to(connector, act["id"]))
     inputs = {i["id"]: i for i in form["body"][2:] for i in (i.get("columns") and [
         c["items"][0] for c in i["columns"]] or [i])}
-    assert {c["value"] for c in inputs["presenters"]["choices"]} == {"", "organizer",
+    assert {c["value"] for c in inputs["presenters"]["choices"]} == {"default", "organizer",
                                                                     "organization", "everyone"}
     value = execute(actions_of(form)["Meet now"])
     value["action"]["data"].update(minutes="30", subject="Form", presenters="organization",

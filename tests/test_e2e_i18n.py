@@ -141,7 +141,7 @@ async def test_the_compose_box_form_and_its_card_in_the_users_language(demo_bot,
     # The meeting options: labels and choices in Spanish, values as the form reads them back.
     assert choices["presenters"]["label"] == "¿Quién puede presentar?"
     assert [(c["title"], c["value"]) for c in choices["lobby"]["choices"]] == [
-        ("Predeterminado de Teams", ""), ("Todos esperan", "organizer"),
+        ("Predeterminado de Teams", "default"), ("Todos esperan", "organizer"),
         ("Mi organización no espera", "organization"), ("Nadie espera", "everyone")]
     assert [t["title"] for t in of_type(form, "Input.Toggle")] == ["Grabar automáticamente",
                                                                    "Chat de la reunión"]

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -152,7 +153,13 @@ class AppProcess:
     the test's environment; its output goes to `log_path`. For what needs a real process:
     SIGKILL, SIGTERM, several instances."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path | None = None, *,
+                 host: str | None = "127.0.0.1") -> None:
+        """`host=None` leaves HOST unset, so the bot listens where its own default says."""
+        if log_path is None:
+            fd, name = tempfile.mkstemp(prefix="meetbot-app-", suffix=".log")
+            os.close(fd)
+            log_path = Path(name)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -160,7 +167,8 @@ class AppProcess:
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "app.py"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**base, "PORT": str(self.port), "HOST": "127.0.0.1", **env})
+                env={**base, "PORT": str(self.port), **({"HOST": host} if host else {}),
+                     **env})
         self.session = aiohttp.ClientSession()
 
     async def ready(self, timeout: float = 60.0) -> None:
@@ -189,6 +197,17 @@ class AppProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
+
+    def rss_kb(self) -> int:
+        """VmRSS of the process, from /proc/<pid>/status."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("VmRSS:")))
+
+    async def stop(self) -> str:
+        """SIGTERM, wait for the drain, and everything it logged."""
+        await self.close()
+        return self.log_path.read_text(errors="replace")
 
     async def close(self) -> None:
         await self.session.close()

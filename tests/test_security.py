@@ -44,6 +44,7 @@ from tests.helpers import (
     CHANNEL,
     TEAM,
     TENANT,
+    AppProcess,
     BotClient,
     User,
     actions_of,
@@ -1236,51 +1237,7 @@ async def test_a_typed_subject_cannot_become_a_link_on_the_card(demo_bot, connec
 
 
 # === 10. Against a real `python app.py` ===========================================================
-class AppProcess:
-    """`python app.py` with `env` on a free port, started and stopped by the test."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        base = {k: v for k, v in os.environ.items()
-                if not k.startswith(("Microsoft", "GRAPH_", "REDIS", "WORKERS", "HOST",
-                                     "ALLOWED_", "STATE_", "TO_", "BOT_", "SSO_"))}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-            env={**base, "PORT": str(self.port), "LOG_FORMAT": "text", "LOG_LEVEL": "WARNING",
-                 **env})
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                async with session.get(f"{self.url}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            assert self.proc.poll() is None, self.proc.stdout.read()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "app.py did not start"
-            await asyncio.sleep(0.1)
-
-    def rss_kb(self) -> int:
-        """VmRSS of the process, from /proc/<pid>/status."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines()
-                        if line.startswith("VmRSS:")))
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        out = self.proc.stdout.read()  # type: ignore[union-attr]
-        self.proc.stdout.close()  # type: ignore[union-attr]
-        return out
+QUIET = {"LOG_FORMAT": "text", "LOG_LEVEL": "WARNING"}
 
 
 @dataclass
@@ -1309,14 +1266,14 @@ async def demo_process() -> AsyncIterator[Running]:
     srv = await serve(create_connector_app())
     connector = srv.app[CONNECTOR_SIM]
     connector.url = srv.url
-    app = AppProcess({})
+    app = AppProcess(QUIET, host=None)  # demo mode's own default address is under test
     session = aiohttp.ClientSession()
     try:
-        await app.ready(session)
+        await app.ready()
         yield Running(app, session, connector)
     finally:
         await session.close()
-        log = app.stop()
+        log = await app.stop()
         await srv.server.close()
         assert "Traceback" not in log, log[-3000:]
 
@@ -1438,11 +1395,11 @@ async def test_regression_emulator_tokens_get_401_fast_from_app_py_in_the_public
     answers for botbuilder's emulator metadata here; a blocking fetch would hold the answer
     (and every other request) up, a failed one used to be a 500."""
     issuer = LocalIssuer()
-    app = AppProcess({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x",
+    app = AppProcess({**QUIET, "MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "x",
                       "BOT_DOMAIN": "meetbot.contoso.test"})
     try:
         async with aiohttp.ClientSession() as session:
-            await app.ready(session)
+            await app.ready()
             for emulator in EMULATOR_ISSUERS:
                 token = issuer.issue({"aud": APP_ID, "appid": APP_ID, "ver": "1.0",
                                       "serviceurl": "https://smba.trafficmanager.net/teams/"},
@@ -1456,7 +1413,7 @@ async def test_regression_emulator_tokens_get_401_fast_from_app_py_in_the_public
             async with session.get(f"{app.url}/healthz") as resp:
                 assert resp.status == 200
     finally:
-        log = app.stop()
+        log = await app.stop()
     assert "Traceback" not in log, log[-3000:]
 
 

@@ -460,3 +460,25 @@ def of_type(card: dict, kind: str) -> list[dict]:
 
 def texts(card: dict) -> list[str]:
     return [n["text"] for n in of_type(card, "TextBlock")]
+
+
+BOT_MENTION = {"type": "mention", "text": "<at>MeetBot</at>",
+               "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}
+
+
+def crowd(n: int) -> list[dict]:
+    """`n` members as Teams lists them."""
+    return [{"id": f"29:member-{i}", "name": f"M{i}",
+             "aadObjectId": f"00000000-0000-4000-8000-{i:012d}"} for i in range(n)]
+
+
+def mentioning(organizer: User, people: list[dict], service_url: str, subject: str = "launch",
+               conversation_id: str = "19:general@thread.tacv2;messageid=1700000000000") -> dict:
+    """A channel message that @mentions MeetBot and each of `people`."""
+    tags = " ".join(f"<at>{p['name']}</at>" for p in people)
+    return message(f"<at>MeetBot</at> meet now about {subject} with {tags}",
+                   service_url=service_url, user=organizer, kind="channel",
+                   conversation_id=conversation_id,
+                   mentions=[BOT_MENTION] + [
+                       {"type": "mention", "text": f"<at>{p['name']}</at>",
+                        "mentioned": {"id": p["id"], "name": p["name"]}} for p in people])

@@ -27,9 +27,11 @@ from tests.helpers import (
     ask_to_sign_in,
     card_of,
     card_text,
+    crowd,
     execute,
     invoke,
     member,
+    mentioning,
     message,
     reply_to,
     serve,
@@ -37,15 +39,7 @@ from tests.helpers import (
     stop_bot,
 )
 
-BOT_MENTION = {"type": "mention", "text": "<at>MeetBot</at>",
-               "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}
-
-
 # --- how many people one command may invite ---------------------------------------------------
-def crowd(n: int) -> list[dict]:
-    """`n` members as Teams lists them (cheap to build for a 25,000-member team)."""
-    return [{"id": f"29:member-{i}", "name": f"M{i}",
-             "aadObjectId": f"00000000-0000-4000-8000-{i:012d}"} for i in range(n)]
 
 
 async def test_with_everyone_in_a_25000_member_team_reads_three_pages_and_says_so(
@@ -67,21 +61,11 @@ async def test_with_everyone_in_a_25000_member_team_reads_three_pages_and_says_s
     assert not [c for c in connector.calls if c.op == "member"]
 
 
-def mentions_message(organizer: User, people: list[dict], connector) -> dict:
-    tags = " ".join(f"<at>{p['name']}</at>" for p in people)
-    return message(f"<at>MeetBot</at> meet now about launch with {tags}",
-                   service_url=connector.url, user=organizer, kind="channel",
-                   conversation_id=CHANNEL,
-                   mentions=[BOT_MENTION] + [
-                       {"type": "mention", "text": f"<at>{p['name']}</at>",
-                        "mentioned": {"id": p["id"], "name": p["name"]}} for p in people])
-
-
 async def test_1500_mentions_are_refused_before_any_member_lookup(demo_bot, connector):
     organizer = User(name="Olga")
     people = crowd(1_500)
     connector.add_members(CHANNEL, people)
-    act = mentions_message(organizer, people, connector)
+    act = mentioning(organizer, people, connector.url, conversation_id=CHANNEL)
     resp = await demo_bot.post(act)
     assert resp.status in (200, 201)
     text = card_text(card_of(await reply_to(connector, act["id"])))
@@ -97,7 +81,7 @@ async def test_mentions_are_looked_up_a_few_at_a_time(standalone_bot, connector)
     people = crowd(200)
     connector.add_members(CHANNEL, people)
     connector.read_latency["member"] = 0.02  # each look-up stays open long enough to overlap
-    act = mentions_message(organizer, people, connector)
+    act = mentioning(organizer, people, connector.url, conversation_id=CHANNEL)
     await demo_bot.post(act)
     assert card_of(await reply_to(connector, act["id"])) is not None
     m = demo_bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id, organizer.aad_object_id)[0]
@@ -111,7 +95,7 @@ async def test_one_failed_lookup_among_many_gives_one_clear_card(demo_bot, conne
     organizer = User(name="Olga")
     people = crowd(40)
     connector.add_members(CHANNEL, people[:-1])  # the last one is not in the channel: 404
-    act = mentions_message(organizer, people, connector)
+    act = mentioning(organizer, people, connector.url, conversation_id=CHANNEL)
     await demo_bot.post(act)
     assert "couldn't see who to invite" in card_text(card_of(await reply_to(connector, act["id"])))
     assert demo_bot.app[LOCAL_GRAPH].meetings_of(organizer.tenant_id,

@@ -41,6 +41,7 @@ from localcloud.graph_sim import Fault
 from localcloud.issuer import LocalIssuer
 from tests.helpers import (
     APP_ID,
+    BOT_MENTION,
     CHANNEL,
     TEAM,
     TENANT,
@@ -51,10 +52,12 @@ from tests.helpers import (
     ask_to_sign_in,
     card_of,
     card_text,
+    crowd,
     execute,
     free_port,
     invoke,
     member,
+    mentioning,
     message,
     next_activity,
     our_errors,
@@ -1002,26 +1005,6 @@ async def test_a_command_longer_than_any_command_is_refused_unread(demo_bot, con
     assert demo_bot.app[LOCAL_GRAPH].count() == 0
 
 
-def crowd(n: int) -> list[dict]:
-    """`n` members as Teams lists them."""
-    return [{"id": f"29:member-{i}", "name": f"M{i}",
-             "aadObjectId": f"00000000-0000-4000-8000-{i:012d}"} for i in range(n)]
-
-
-BOT_MENTION = {"type": "mention", "text": "<at>MeetBot</at>",
-               "mentioned": {"id": "28:meetbot", "name": "MeetBot"}}
-
-
-def mentioning(organizer: User, people: list[dict], connector: Any, subject: str) -> dict:
-    tags = " ".join(f"<at>{p['name']}</at>" for p in people)
-    return message(f"<at>MeetBot</at> meet now about {subject} with {tags}",
-                   service_url=connector.url, user=organizer, kind="channel",
-                   conversation_id=CHANNEL,
-                   mentions=[BOT_MENTION] + [
-                       {"type": "mention", "text": f"<at>{p['name']}</at>",
-                        "mentioned": {"id": p["id"], "name": p["name"]}} for p in people])
-
-
 async def press(bot: BotClient, connector: Any, card: dict, title: str, user: User, *,
                 conversation: str = CHANNEL) -> aiohttp.ClientResponse:
     act = in_chat(invoke("adaptiveCard/action", execute(actions_of(card)[title]),
@@ -1056,7 +1039,7 @@ async def test_regression_1500_mentions_are_refused_before_any_lookup_then_meet_
     organizer = User(name="Olga")
     people = crowd(1_500)
     connector.add_members(CHANNEL, people)
-    act = mentioning(organizer, people, connector, "launch")
+    act = mentioning(organizer, people, connector.url, "launch", CHANNEL)
     assert (await demo_bot.post(act)).status == 201
     refusal = card_of(await reply_to(connector, act["id"]))
     assert "You mentioned 1,500 people" in card_text(refusal)
@@ -1073,7 +1056,7 @@ async def test_mention_lookups_run_a_few_at_a_time(demo_bot, connector):
     people = crowd(300)
     connector.add_members(CHANNEL, people)
     connector.read_latency["member"] = 0.01
-    act = mentioning(organizer, people, connector, "review")
+    act = mentioning(organizer, people, connector.url, "review", CHANNEL)
     await demo_bot.post(act)
     assert card_of(await reply_to(connector, act["id"])) is not None
     assert len([c for c in connector.calls if c.op == "member"]) == 300
@@ -1090,7 +1073,7 @@ async def test_regression_try_again_keeps_the_whole_invitee_scope(connector):
         people = crowd(60)
         connector.add_members(CHANNEL, people)
         graph.faults.push(*[Fault(delay=2, status=504, path="createOrGet")] * 4)
-        act = mentioning(organizer, people, connector, "incident")
+        act = mentioning(organizer, people, connector.url, "incident", CHANNEL)
         await bot.post(act)
         error = card_of(await reply_to(connector, act["id"]))
         assert "Try again" in actions_of(error)
